@@ -1,0 +1,152 @@
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../clock/clock.js';
+import { graphErrors } from '../errors/graph-errors.js';
+import type { CallStore } from '../store/call-store.js';
+import type { CallObserver, ChangeType } from './call-events.js';
+import { APP_HANGUP_RESULT, type CallOwner, type CallRecord, KEEPALIVE_TIMEOUT_RESULT } from './call-types.js';
+import { validateCreateCall } from './validate-create.js';
+
+export interface CallServiceConfig {
+  /** A call ends this long after its start or last successful keepAlive (Graph: 45 min). */
+  keepAliveTimeoutMs: number;
+  /** How long (virtual) an outgoing call stays establishing. */
+  establishDelayMs: number;
+  /** Graph's callbackUri rule exactly (https only). */
+  strictCallbackUri: boolean;
+  /** Ended calls stay visible in the control API this long, then are purged. */
+  endedRetentionMs: number;
+}
+
+/** Identity of the app as a call's source participant. */
+export interface AppIdentity extends CallOwner {
+  displayName: string;
+}
+
+const BATCH = 1000;
+
+/** The calls domain: what each Graph and control operation does, independent of HTTP. */
+export class CallService {
+  private readonly observers: CallObserver[] = [];
+
+  constructor(
+    private readonly store: CallStore,
+    private readonly clock: Clock,
+    readonly config: CallServiceConfig,
+  ) {}
+
+  observe(observer: CallObserver): void {
+    this.observers.push(observer);
+  }
+
+  async create(app: AppIdentity, input: unknown): Promise<CallRecord> {
+    const { body } = validateCreateCall(input, { strictCallbackUri: this.config.strictCallbackUri });
+    const now = this.clock.now();
+    const id = randomUUID();
+    const resource = {
+      ...body,
+      tenantId: app.tenantId,
+      myParticipantId: randomUUID(),
+      callChainId: typeof body.callChainId === 'string' ? body.callChainId : randomUUID(),
+      source: {
+        '@odata.type': '#microsoft.graph.participantInfo',
+        identity: {
+          '@odata.type': '#microsoft.graph.identitySet',
+          application: { '@odata.type': '#microsoft.graph.identity', displayName: app.displayName, id: app.appId },
+        },
+      },
+    };
+    await this.store.create({
+      id,
+      owner: { appId: app.appId, tenantId: app.tenantId },
+      state: 'establishing',
+      direction: 'outgoing',
+      createdAt: now,
+      deadline: now + this.config.keepAliveTimeoutMs,
+      establishAt: now + this.config.establishDelayMs,
+      resource,
+    });
+    const call: CallRecord = {
+      id,
+      owner: { appId: app.appId, tenantId: app.tenantId },
+      state: 'establishing',
+      direction: 'outgoing',
+      createdAt: now,
+      lastKeepAliveAt: null,
+      deadline: now + this.config.keepAliveTimeoutMs,
+      establishAt: now + this.config.establishDelayMs,
+      endedAt: null,
+      resultInfo: null,
+      resource,
+    };
+    this.emit(call, 'created');
+    return call;
+  }
+
+  async get(owner: CallOwner, id: string): Promise<CallRecord> {
+    const call = await this.store.findLive(id, owner, this.clock.now());
+    if (!call) throw graphErrors.callNotFound();
+    return call;
+  }
+
+  async keepAlive(owner: CallOwner, id: string): Promise<void> {
+    const now = this.clock.now();
+    const ok = await this.store.keepAlive(id, owner, now, now + this.config.keepAliveTimeoutMs);
+    if (!ok) throw graphErrors.callNotFound();
+  }
+
+  /** The bot hangs up (DELETE). */
+  async hangUp(owner: CallOwner, id: string): Promise<CallRecord> {
+    const ended = await this.store.end(id, owner, this.clock.now(), APP_HANGUP_RESULT);
+    if (!ended) throw graphErrors.callNotFound();
+    this.emit(ended, 'deleted');
+    return ended;
+  }
+
+  /** Control API: end a live call now, as if its keepAlive deadline had passed. */
+  async expireNow(id: string): Promise<CallRecord> {
+    const ended = await this.store.end(id, null, this.clock.now(), KEEPALIVE_TIMEOUT_RESULT);
+    if (!ended) throw graphErrors.callNotFound();
+    this.emit(ended, 'deleted');
+    return ended;
+  }
+
+  /**
+   * Applies every transition that is due at the clock's now: establishing calls become
+   * established, calls past their deadline end with 408/8537, old ended calls are purged.
+   * Returns how many calls changed.
+   */
+  async processDue(): Promise<number> {
+    const now = this.clock.now();
+    let changed = 0;
+    for (;;) {
+      const batch = await this.store.establishDue(now, BATCH);
+      for (const call of batch) this.emit(call, 'updated');
+      changed += batch.length;
+      if (batch.length < BATCH) break;
+    }
+    for (;;) {
+      const batch = await this.store.expireDue(now, BATCH, KEEPALIVE_TIMEOUT_RESULT);
+      for (const call of batch) this.emit(call, 'deleted');
+      changed += batch.length;
+      if (batch.length < BATCH) break;
+    }
+    while ((await this.store.purgeEnded(now - this.config.endedRetentionMs, BATCH)) === BATCH);
+    return changed;
+  }
+
+  /** The virtual time at which processDue next has work, if any. */
+  async nextDueAt(): Promise<number | undefined> {
+    const due = await this.store.nextDue();
+    const times = [
+      due.establishAt,
+      due.deadline,
+      due.oldestEndedAt === undefined ? undefined : due.oldestEndedAt + this.config.endedRetentionMs,
+    ];
+    const defined = times.filter((t): t is number => t !== undefined);
+    return defined.length ? Math.min(...defined) : undefined;
+  }
+
+  private emit(call: CallRecord, change: ChangeType): void {
+    for (const o of this.observers) o.onCallChanged(call, change);
+  }
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { SERVE_HELP, serve } from './serve.js';
+
+const HELP = `Usage: callkeeper <command> [options]
+
+Commands:
+  serve     run the Graph calls API emulator (callkeeper serve --help)
+
+Options:
+  -h, --help      show this help
+  -v, --version   print the version
+`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      return serve(rest);
+    case '-v':
+    case '--version':
+      process.stdout.write(`${version()}\n`);
+      return;
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(rest[0] === 'serve' ? SERVE_HELP : HELP);
+      return;
+    default:
+      throw new Error(`unknown command '${command}'\n\n${HELP}`);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  process.stderr.write(`callkeeper: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(2);
+});

@@ -1,0 +1,149 @@
+/**
+ * Every error callkeeper answers with comes from this catalog, so that status, code and
+ * message stay the ones Graph uses and docs/errors.md can be checked against it by a test.
+ * A message template may name parameters in braces: `{detail}`.
+ */
+export class GraphError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    /** Extra response headers (Allow, Retry-After, ...). */
+    readonly headers: Readonly<Record<string, string>> = {},
+  ) {
+    super(message);
+    this.name = 'GraphError';
+  }
+}
+
+type Params<T extends string> = T extends `${string}{${infer P}}${infer Rest}` ? P | Params<Rest> : never;
+type Factory<T extends string> = [Params<T>] extends [never] ? () => GraphError : (params: Record<Params<T>, string>) => GraphError;
+
+export interface ErrorEntry {
+  readonly status: number;
+  readonly code: string;
+  readonly message: string;
+  /** When callkeeper answers with it. */
+  readonly when: string;
+}
+
+function define<T extends string>(
+  status: number,
+  code: string,
+  message: T,
+  when: string,
+  headers?: (p: Record<string, string>) => Record<string, string>,
+): Factory<T> & ErrorEntry {
+  const make = (params: Record<string, string> = {}) =>
+    new GraphError(
+      status,
+      code,
+      message.replace(/\{(\w+)\}/g, (_, k: string) => params[k] ?? ''),
+      headers?.(params),
+    );
+  return Object.assign(make, { status, code, message, when }) as unknown as Factory<T> & ErrorEntry;
+}
+
+export const graphErrors = {
+  callNotFound: define(404, '8522', 'Call not found.', 'The call id is unknown, belongs to another app or tenant, or the call has ended.'),
+  tokenMissing: define(401, 'InvalidAuthenticationToken', 'Access token is empty.', 'No `Authorization: Bearer` header.'),
+  tokenInvalid: define(
+    401,
+    'InvalidAuthenticationToken',
+    'Access token validation failure. {reason}',
+    'The token is malformed, forged, expired, not yet valid, for another audience or issuer, or signed with an algorithm other than RS256.',
+  ),
+  invalidJson: define(
+    400,
+    'BadRequest',
+    'Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.',
+    'The body is not valid JSON, or not a JSON object.',
+  ),
+  invalidRequest: define(400, 'BadRequest', '{detail}', 'The body fails validation; the message names the field.'),
+  keepAliveBody: define(400, 'BadRequest', 'keepAlive takes no request body.', 'keepAlive was sent a body other than none or `{}`.'),
+  unsupportedMediaType: define(
+    415,
+    'UnsupportedMediaType',
+    "Content type '{contentType}' is not supported; send application/json.",
+    'A body arrives with a content type other than JSON.',
+  ),
+  payloadTooLarge: define(
+    413,
+    'RequestEntityTooLarge',
+    'The request body exceeds the limit of {limit} bytes.',
+    'The body is larger than the server accepts.',
+  ),
+  segmentNotFound: define(
+    400,
+    'BadRequest',
+    "Resource not found for the segment '{segment}'.",
+    'A Graph path (under /v1.0 or /beta) that names no resource callkeeper serves.',
+  ),
+  methodNotAllowed: define(
+    405,
+    'MethodNotAllowed',
+    "The HTTP method '{method}' is not allowed on this resource; allowed: {allow}.",
+    'A known path with a method it does not support (the Allow header lists those it does).',
+    (p) => ({ allow: p.allow ?? '' }),
+  ),
+  notFound: define(
+    404,
+    'NotFound',
+    "The URL '{path}' does not exist on this server.",
+    'A path outside /v1.0, /beta, the login endpoints and /_callkeeper.',
+  ),
+  badUrl: define(
+    400,
+    'BadRequest',
+    'The request URL is malformed.',
+    'The URL cannot be decoded (bad percent-encoding, control characters).',
+  ),
+  headersTooLarge: define(
+    431,
+    'RequestHeaderFieldsTooLarge',
+    'The request headers or URL are too large.',
+    'The request line or headers exceed the server limit.',
+  ),
+  invalidControlRequest: define(400, 'BadRequest', '{detail}', 'A control-API (`/_callkeeper/...`) request with a bad parameter.'),
+  internal: define(
+    500,
+    'InternalServerError',
+    'An internal server error occurred.',
+    'A bug in callkeeper; the log holds the details. Never sent for bad input.',
+  ),
+  unavailable: define(
+    503,
+    'ServiceUnavailable',
+    'The service is shutting down or its store is unavailable. Retry later.',
+    'The store cannot be reached or the server is stopping.',
+    () => ({ 'retry-after': '1' }),
+  ),
+} as const;
+
+export type GraphErrorName = keyof typeof graphErrors;
+
+/** Graph's date format in innerError: ISO 8601 to the second, without zone designator. */
+export function graphErrorDate(epochMs: number): string {
+  return new Date(epochMs).toISOString().slice(0, 19);
+}
+
+export interface ErrorContext {
+  now: number;
+  requestId: string;
+  clientRequestId: string;
+}
+
+/** Graph's JSON error body. */
+export function errorBody(err: GraphError, ctx: ErrorContext) {
+  return {
+    error: {
+      code: err.code,
+      message: err.message,
+      innerError: {
+        date: graphErrorDate(ctx.now),
+        'request-id': ctx.requestId,
+        'client-request-id': ctx.clientRequestId,
+      },
+    },
+  };
+}

@@ -1,0 +1,98 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { AppRegistry } from '../auth/apps.js';
+import type { SigningKey } from '../auth/signing-key.js';
+import type { TokenIssuer } from '../auth/token-issuer.js';
+import type { TokenVerifier } from '../auth/token-verifier.js';
+import type { CallService } from '../calls/call-service.js';
+import type { DueScheduler } from '../calls/due-scheduler.js';
+import type { Clock } from '../clock/clock.js';
+import { type GraphError, graphErrors } from '../errors/graph-errors.js';
+import type { CallStore } from '../store/call-store.js';
+import { registerAuthRoutes } from './auth-routes.js';
+import { registerBodyParsers } from './body-parsers.js';
+import { registerControlRoutes } from './control-routes.js';
+import { registerGraphRoutes, unknownSegment } from './graph-routes.js';
+import './request-context.js';
+import { clientErrorResponder, diagnosticHeader, sendGraphError, setWireHeaders, toGraphError } from './wire.js';
+
+export interface HttpDeps {
+  clock: Clock;
+  store: CallStore;
+  service: CallService;
+  scheduler: DueScheduler;
+  apps: AppRegistry;
+  issuer: TokenIssuer;
+  verifier: TokenVerifier;
+  key: SigningKey;
+}
+
+export interface HttpOptions {
+  /** Largest accepted request body, bytes. */
+  bodyLimit: number;
+  /** Names this instance in x-ms-ags-diagnostic. */
+  instanceName: string;
+  logger: FastifyServerOptions['logger'];
+  https?: { key: string | Buffer; cert: string | Buffer } | undefined;
+}
+
+/** Builds the HTTP app without listening: tests inject into it, the CLI listens. */
+export function buildHttpApp(deps: HttpDeps, opts: HttpOptions): FastifyInstance {
+  const diagnostic = diagnosticHeader(opts.instanceName);
+  const { clock } = deps;
+  const app = Fastify({
+    logger: opts.logger,
+    bodyLimit: opts.bodyLimit,
+    // Ids of any length reach the handler and get Graph's 404, not a router miss.
+    routerOptions: { maxParamLength: 4096, ignoreTrailingSlash: true },
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    return503OnClosing: false,
+    clientErrorHandler: clientErrorResponder(clock),
+    frameworkErrors: (err, req, reply) => sendGraphError(req, reply, toGraphError(err, opts.bodyLimit), clock, diagnostic),
+    ...(opts.https ? { https: opts.https } : {}),
+  }) as unknown as FastifyInstance;
+
+  app.decorateRequest('principal', undefined);
+  app.decorateRequest('clientRequestId', '');
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async (req, reply) => {
+    setWireHeaders(req, reply, diagnostic);
+    if (closing) throw graphErrors.unavailable();
+  });
+
+  registerBodyParsers(app);
+  app.setErrorHandler((err, req, reply) => {
+    const g = toGraphError(err, opts.bodyLimit);
+    if (g.status >= 500 && g.code === 'InternalServerError') req.log.error({ err }, 'unexpected error');
+    sendGraphError(req, reply, g, clock, diagnostic);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const path = (req.url.split('?')[0] ?? '').replace(/\/+$/, '');
+    const [, version, ...rest] = path.split('/');
+    let err: GraphError;
+    if (version === 'v1.0' || version === 'beta') {
+      let segment: string;
+      try {
+        segment = decodeURIComponent(unknownSegment(rest));
+      } catch {
+        segment = unknownSegment(rest);
+      }
+      err =
+        rest.length === 0
+          ? graphErrors.segmentNotFound({ segment: version })
+          : graphErrors.segmentNotFound({ segment: segment.slice(0, 200) });
+    } else {
+      err = graphErrors.notFound({ path: path.slice(0, 200) });
+    }
+    sendGraphError(req, reply, err, clock, diagnostic);
+  });
+
+  registerGraphRoutes(app, deps);
+  registerAuthRoutes(app, deps);
+  registerControlRoutes(app, deps);
+  return app;
+}

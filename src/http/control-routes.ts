@@ -1,0 +1,129 @@
+import type { FastifyInstance } from 'fastify';
+import ms from 'ms';
+import type { AppRegistry } from '../auth/apps.js';
+import type { CallService } from '../calls/call-service.js';
+import type { CallRecord } from '../calls/call-types.js';
+import type { DueScheduler } from '../calls/due-scheduler.js';
+import type { Clock } from '../clock/clock.js';
+import { graphErrors } from '../errors/graph-errors.js';
+import type { CallStore } from '../store/call-store.js';
+import { type Req, resource } from './resource.js';
+
+export interface ControlRouteDeps {
+  service: CallService;
+  store: CallStore;
+  clock: Clock;
+  scheduler: DueScheduler;
+  apps: AppRegistry;
+}
+
+const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
+/** Longest single clock advance accepted: ten years. */
+const MAX_ADVANCE_MS = 10 * 365 * 24 * 3600 * 1000;
+
+function describe(call: CallRecord, now: number) {
+  return {
+    id: call.id,
+    state: call.state,
+    direction: call.direction,
+    appId: call.owner.appId,
+    tenantId: call.owner.tenantId,
+    callbackUri: call.resource.callbackUri ?? null,
+    createdDateTime: iso(call.createdAt),
+    lastKeepAliveDateTime: iso(call.lastKeepAliveAt),
+    deadlineDateTime: iso(call.deadline),
+    timeLeftMs: call.deadline === null ? null : Math.max(0, call.deadline - now),
+    endedDateTime: iso(call.endedAt),
+    resultInfo: call.resultInfo,
+  };
+}
+
+const bad = (detail: string) => graphErrors.invalidControlRequest({ detail });
+
+/** Parses a duration given as milliseconds (number) or text such as "45m". */
+function parseAdvance(body: unknown): number {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad('Send a JSON body {"ms": <milliseconds>}.');
+  const raw = (body as Record<string, unknown>).ms;
+  const value = typeof raw === 'string' ? ms(raw as ms.StringValue) : raw;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || !Number.isInteger(value) || value > MAX_ADVANCE_MS) {
+    throw bad('\'ms\' must be a whole number of milliseconds from 0 to 10 years, or a duration such as "45m".');
+  }
+  return value;
+}
+
+/** Control API for tests and people, outside Graph's namespace. No auth: it is a local emulator. */
+export function registerControlRoutes(app: FastifyInstance, deps: ControlRouteDeps): void {
+  const { service, store, clock, scheduler, apps } = deps;
+  const base = '/_callkeeper';
+
+  const clockState = () => ({ now: new Date(clock.now()).toISOString(), epochMs: clock.now(), scale: clock.scale });
+
+  resource(app, `${base}/health`, {
+    GET: async () => ({ status: 'ok', store: store.location, now: new Date(clock.now()).toISOString(), calls: await store.counts() }),
+  });
+  resource(app, `${base}/clock`, { GET: async () => clockState() });
+  resource(app, `${base}/clock/advance`, {
+    POST: async (req) => {
+      const step = parseAdvance(req.body);
+      clock.advance(step);
+      // Whatever became due is ended before we answer, as if that time had really passed.
+      await scheduler.runNow();
+      return clockState();
+    },
+  });
+  resource(app, `${base}/calls`, {
+    GET: async (req: Req) => {
+      const q = req.query;
+      const state = q.state;
+      if (state !== undefined && state !== 'active' && state !== 'ended') throw bad("'state' must be 'active' or 'ended'.");
+      const top = q.$top === undefined ? 100 : Number(q.$top);
+      if (!Number.isInteger(top) || top < 1 || top > 1000) throw bad("'$top' must be a whole number from 1 to 1000.");
+      if (q.$skiptoken !== undefined && !/^[0-9a-z]{1,20}$/.test(q.$skiptoken))
+        throw bad("'$skiptoken' is not a token this server issued.");
+      const page = await store.list({
+        limit: top,
+        ...(state ? { state } : {}),
+        ...(q.appId ? { appId: q.appId } : {}),
+        ...(q.$skiptoken ? { after: q.$skiptoken } : {}),
+      });
+      const now = clock.now();
+      const out: Record<string, unknown> = { value: page.calls.map((c) => describe(c, now)) };
+      if (page.next) {
+        const params = new URLSearchParams({
+          ...(state ? { state } : {}),
+          ...(q.appId ? { appId: q.appId } : {}),
+          $top: String(top),
+          $skiptoken: page.next,
+        });
+        out['@odata.nextLink'] = `${req.protocol}://${req.host}${base}/calls?${params}`;
+      }
+      return out;
+    },
+  });
+  resource(app, `${base}/calls/:id`, {
+    GET: async (req: Req) => {
+      const call = await store.get(req.params.id);
+      if (!call) throw graphErrors.callNotFound();
+      return describe(call, clock.now());
+    },
+  });
+  resource(app, `${base}/calls/:id/expire`, {
+    POST: async (req: Req) => describe(await service.expireNow(req.params.id), clock.now()),
+  });
+  resource(app, `${base}/apps`, {
+    GET: async (req) => {
+      const origin = `${req.protocol}://${req.host}`;
+      return {
+        value: apps.list().map((a) => ({
+          displayName: a.displayName,
+          tenantId: a.tenantId,
+          clientId: a.clientId,
+          clientSecret: a.clientSecret,
+          roles: a.roles,
+          tokenEndpoint: `${origin}/${a.tenantId}/oauth2/v2.0/token`,
+          scope: 'https://graph.microsoft.com/.default',
+        })),
+      };
+    },
+  });
+}

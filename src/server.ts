@@ -1,0 +1,116 @@
+import { hostname } from 'node:os';
+import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import { type AppRegistration, AppRegistry, DEFAULT_APP } from './auth/apps.js';
+import { loadSigningKey, type SigningKey } from './auth/signing-key.js';
+import { TokenIssuer } from './auth/token-issuer.js';
+import { TokenVerifier } from './auth/token-verifier.js';
+import { CallService } from './calls/call-service.js';
+import { DueScheduler } from './calls/due-scheduler.js';
+import { type Clock, ScaledClock } from './clock/clock.js';
+import { buildHttpApp } from './http/app.js';
+import type { CallStore } from './store/call-store.js';
+import { SqliteCallStore } from './store/sqlite-store.js';
+
+export interface CallkeeperConfig {
+  /** Directory of the SQLite file; undefined: in memory, nothing on disk. */
+  dataDir: string | undefined;
+  keepAliveTimeoutMs: number;
+  /** Virtual time runs this many times faster than the wall clock. */
+  timeScale: number;
+  establishDelayMs: number;
+  strictCallbackUri: boolean;
+  bodyLimit: number;
+  endedRetentionMs: number;
+  logger: FastifyServerOptions['logger'];
+  apps: AppRegistration[];
+  https?: { key: string | Buffer; cert: string | Buffer } | undefined;
+  /** Overrides: tests pass a ManualClock or a store of their own. */
+  clock?: Clock;
+  store?: CallStore;
+}
+
+export const DEFAULTS: CallkeeperConfig = {
+  dataDir: '.callkeeper',
+  keepAliveTimeoutMs: 45 * 60_000,
+  timeScale: 1,
+  establishDelayMs: 1_000,
+  strictCallbackUri: false,
+  bodyLimit: 1024 * 1024,
+  endedRetentionMs: 24 * 3600_000,
+  logger: { level: 'warn' },
+  apps: [DEFAULT_APP],
+};
+
+export interface Callkeeper {
+  readonly app: FastifyInstance;
+  readonly clock: Clock;
+  readonly store: CallStore;
+  readonly service: CallService;
+  readonly scheduler: DueScheduler;
+  readonly apps: AppRegistry;
+  readonly issuer: TokenIssuer;
+  readonly verifier: TokenVerifier;
+  readonly key: SigningKey;
+  readonly config: CallkeeperConfig;
+  /** Starts listening; resolves with the address (http://host:port). */
+  listen(host: string, port: number): Promise<string>;
+  /** Stops accepting requests, lets in-flight ones finish, stops the scheduler, closes the store. */
+  close(): Promise<void>;
+}
+
+/**
+ * The composition root: builds the clock, store, domain, auth and HTTP app and wires them.
+ * Calls that expired while the server was down are ended before this resolves.
+ */
+export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}): Promise<Callkeeper> {
+  const config: CallkeeperConfig = { ...DEFAULTS, ...overrides };
+  const clock = config.clock ?? new ScaledClock(config.timeScale);
+  const store = config.store ?? new SqliteCallStore(config.dataDir === undefined ? {} : { dataDir: config.dataDir });
+  const service = new CallService(store, clock, {
+    keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+    establishDelayMs: config.establishDelayMs,
+    strictCallbackUri: config.strictCallbackUri,
+    endedRetentionMs: config.endedRetentionMs,
+  });
+  const apps = new AppRegistry(config.apps);
+  const key = await loadSigningKey(store);
+  const issuer = new TokenIssuer(key, clock);
+  const verifier = new TokenVerifier(key, apps, clock);
+
+  // The scheduler logs through the app's logger, which exists only once the app is built.
+  let app: FastifyInstance | undefined;
+  const scheduler = new DueScheduler(service, clock, { error: (obj, msg) => app?.log.error(obj, msg) });
+  service.observe(scheduler);
+  app = buildHttpApp(
+    { clock, store, service, scheduler, apps, issuer, verifier, key },
+    { bodyLimit: config.bodyLimit, instanceName: hostname(), logger: config.logger, https: config.https },
+  );
+  await scheduler.start();
+  const built = app;
+
+  let closed: Promise<void> | undefined;
+  return {
+    app: built,
+    clock,
+    store,
+    service,
+    scheduler,
+    apps,
+    issuer,
+    verifier,
+    key,
+    config,
+    async listen(host, port) {
+      return built.listen({ host, port });
+    },
+    close() {
+      closed ??= (async () => {
+        await built.close();
+        scheduler.stop();
+        await scheduler.idle();
+        await store.close();
+      })();
+      return closed;
+    },
+  };
+}

@@ -1,0 +1,110 @@
+import type { CallOwner, CallRecord, CallState, ResultInfo } from '../calls/call-types.js';
+
+export interface NewCall {
+  id: string;
+  owner: CallOwner;
+  state: CallState;
+  direction: 'incoming' | 'outgoing';
+  createdAt: number;
+  deadline: number;
+  establishAt: number | null;
+  resource: Record<string, unknown>;
+}
+
+export interface ListQuery {
+  state?: 'active' | 'ended';
+  appId?: string;
+  /** Opaque cursor from a previous page. */
+  after?: string;
+  limit: number;
+}
+
+export interface ListPage {
+  calls: CallRecord[];
+  /** Present when more calls follow. */
+  next?: string;
+}
+
+export interface NextDue {
+  establishAt?: number;
+  deadline?: number;
+  /** The oldest end among ended calls still kept for inspection. */
+  oldestEndedAt?: number;
+}
+
+/**
+ * Where calls live. Every method is one atomic step: when its promise resolves the change is
+ * durable (it survives the process being killed) and visible to every other callkeeper
+ * instance sharing the store. Time is always passed in (`now`, virtual epoch ms); a store
+ * never reads a clock. Implementations: SQLite (embedded, the default), more to come (Redis).
+ * The shared contract tests in test/store-contract.ts hold every implementation to this.
+ */
+export interface CallStore {
+  /** Stores a new call. Rejects with DuplicateCallError if the id exists. */
+  create(call: NewCall): Promise<void>;
+
+  /**
+   * The call if it is live for `owner` at `now`: it exists, belongs to that app and tenant,
+   * has not ended, and its deadline is still ahead (a call past its deadline is gone even if
+   * the expiry sweep has not yet run).
+   */
+  findLive(id: string, owner: CallOwner, now: number): Promise<CallRecord | undefined>;
+
+  /** The call whatever its state or owner (for the control API); undefined once purged. */
+  get(id: string): Promise<CallRecord | undefined>;
+
+  /**
+   * Records a successful keepAlive: sets lastKeepAliveAt = now and moves the deadline to
+   * `deadline`. Only for a call live for `owner` at `now` (as findLive); returns false, and
+   * changes nothing, otherwise.
+   */
+  keepAlive(id: string, owner: CallOwner, now: number, deadline: number): Promise<boolean>;
+
+  /**
+   * Ends a live call (owner-checked unless `owner` is null, which the control API uses):
+   * state terminated, endedAt = now, resultInfo = result. Returns the ended call, or
+   * undefined if it was not live; exactly one of several concurrent ends wins.
+   */
+  end(id: string, owner: CallOwner | null, now: number, result: ResultInfo): Promise<CallRecord | undefined>;
+
+  /**
+   * Ends up to `limit` calls whose deadline <= now, oldest deadline first, each with
+   * endedAt = its deadline and the given result. Claims are exclusive: with several
+   * instances sharing a store, each expired call is returned to exactly one caller.
+   */
+  expireDue(now: number, limit: number, result: ResultInfo): Promise<CallRecord[]>;
+
+  /** Moves up to `limit` establishing calls whose establishAt <= now to established; exclusive like expireDue. */
+  establishDue(now: number, limit: number): Promise<CallRecord[]>;
+
+  /** The earliest pending establishment, deadline and ended call, for the scheduler to wake on. */
+  nextDue(): Promise<NextDue>;
+
+  /** Deletes up to `limit` ended calls with endedAt <= before; returns how many. */
+  purgeEnded(before: number, limit: number): Promise<number>;
+
+  /** Calls in creation order, a page at a time. */
+  list(query: ListQuery): Promise<ListPage>;
+
+  /** Counts of live and ended calls. */
+  counts(): Promise<{ active: number; ended: number }>;
+
+  /**
+   * The value stored under `key`, storing `value` first if there is none. Concurrent callers
+   * all get the same winner (for keys every instance must share, such as signing keys).
+   */
+  getOrInitSetting(key: string, value: string): Promise<string>;
+
+  /** Where the data lives, for people ("memory" or a path or URL). */
+  readonly location: string;
+
+  /** Flushes and releases the store; later calls reject. */
+  close(): Promise<void>;
+}
+
+export class DuplicateCallError extends Error {
+  constructor(id: string) {
+    super(`a call with id ${id} already exists`);
+    this.name = 'DuplicateCallError';
+  }
+}
