@@ -1,0 +1,175 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { createLocalJWKSet, decodeJwt, exportSPKI, generateKeyPair, jwtVerify, SignJWT } from 'jose';
+import { DEFAULT_APP } from '../src/auth/apps.js';
+import { callBody, type GraphErrorBody, OTHER_APP, startServer, type TestServer } from './helpers.js';
+
+const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+
+describe('tokens and who may see a call', () => {
+  let s: TestServer;
+  let callId: string;
+  before(async () => {
+    s = await startServer();
+    callId = await s.createCall();
+  });
+  after(() => s.close());
+
+  const get = (token: string | undefined, id = callId) =>
+    fetch(`${s.base}/v1.0/communications/calls/${id}`, token === undefined ? {} : { headers: { authorization: token } });
+
+  async function expect401(res: Response, message: RegExp): Promise<void> {
+    assert.equal(res.status, 401);
+    const body = (await res.json()) as GraphErrorBody;
+    assert.equal(body.error.code, 'InvalidAuthenticationToken');
+    assert.match(body.error.message, message);
+  }
+
+  test('the token endpoint issues an app-only RS256 token with Graph claims, verifiable with the published JWKS', async () => {
+    const res = await fetch(`${s.base}/${DEFAULT_APP.tenantId}/oauth2/v2.0/token`, {
+      method: 'POST',
+      body: new URLSearchParams({
+        client_id: DEFAULT_APP.clientId,
+        client_secret: DEFAULT_APP.clientSecret,
+        scope: 'https://graph.microsoft.com/.default',
+        grant_type: 'client_credentials',
+      }),
+    });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { token_type: string; expires_in: number; ext_expires_in: number; access_token: string };
+    assert.equal(body.token_type, 'Bearer');
+    assert.equal(body.expires_in, 3599);
+    const claims = decodeJwt(body.access_token);
+    assert.equal(claims.aud, 'https://graph.microsoft.com');
+    assert.equal(claims.iss, `https://sts.windows.net/${DEFAULT_APP.tenantId}/`);
+    assert.equal(claims.tid, DEFAULT_APP.tenantId);
+    assert.equal(claims.appid, DEFAULT_APP.clientId);
+    assert.equal(claims.idtyp, 'app');
+    assert.deepEqual(claims.roles, DEFAULT_APP.roles);
+    assert.equal((claims.exp ?? 0) - (claims.iat ?? 0), 3599);
+    const jwks = (await (await fetch(`${s.base}/${DEFAULT_APP.tenantId}/discovery/v2.0/keys`)).json()) as Parameters<
+      typeof createLocalJWKSet
+    >[0];
+    const { protectedHeader } = await jwtVerify(body.access_token, createLocalJWKSet(jwks), { currentDate: new Date(s.clock.now()) });
+    assert.equal(protectedHeader.alg, 'RS256');
+  });
+
+  test('a wrong secret is 401 invalid_client; an unknown client or tenant is a 400, as AAD answers', async () => {
+    const ask = (tenant: string, client_id: string, client_secret: string) =>
+      fetch(`${s.base}/${tenant}/oauth2/v2.0/token`, {
+        method: 'POST',
+        body: new URLSearchParams({
+          client_id,
+          client_secret,
+          scope: 'https://graph.microsoft.com/.default',
+          grant_type: 'client_credentials',
+        }),
+      });
+    const wrong = await ask(DEFAULT_APP.tenantId, DEFAULT_APP.clientId, 'nope');
+    assert.equal(wrong.status, 401);
+    const wb = (await wrong.json()) as { error: string; error_codes: number[] };
+    assert.equal(wb.error, 'invalid_client');
+    assert.deepEqual(wb.error_codes, [7000215]);
+    const unknown = await ask(DEFAULT_APP.tenantId, '11111111-1111-1111-1111-111111111111', 'x');
+    assert.equal(unknown.status, 400);
+    assert.equal(((await unknown.json()) as { error: string }).error, 'unauthorized_client');
+    const tenant = await ask('22222222-2222-2222-2222-222222222222', DEFAULT_APP.clientId, DEFAULT_APP.clientSecret);
+    assert.equal(tenant.status, 400);
+  });
+
+  test('a valid token gets the call', async () => {
+    const token = await s.token();
+    assert.equal((await get(`Bearer ${token}`, await s.createCall(undefined, token))).status, 200);
+  });
+
+  test('no Authorization header, or not a Bearer one, is 401 "Access token is empty."', async () => {
+    await expect401(await get(undefined), /^Access token is empty\.$/);
+    await expect401(await get('Basic abc'), /^Access token is empty\.$/);
+    await expect401(await get('Bearer'), /^Access token is empty\.$/);
+  });
+
+  test('a malformed token is 401', async () => {
+    await expect401(await get('Bearer not.a.jwt'), /validation failure/);
+    await expect401(await get('Bearer abc'), /validation failure/);
+  });
+
+  test("a token with alg 'none' is 401", async () => {
+    const real = decodeJwt(await s.token());
+    const none = `${b64({ alg: 'none', typ: 'JWT' })}.${b64(real)}.`;
+    await expect401(await get(`Bearer ${none}`), /validation failure/);
+  });
+
+  test('an HS256 token signed with the public key as secret is 401', async () => {
+    const real = decodeJwt(await s.token());
+    const secret = new TextEncoder().encode(await exportSPKI(s.ck.key.publicKey));
+    const forged = await new SignJWT(real).setProtectedHeader({ alg: 'HS256', typ: 'JWT', kid: s.ck.key.kid }).sign(secret);
+    await expect401(await get(`Bearer ${forged}`), /algorithm|validation failure/);
+  });
+
+  test('a token signed by another RSA key with our kid is 401', async () => {
+    const real = decodeJwt(await s.token());
+    const other = await generateKeyPair('RS256');
+    const forged = await new SignJWT(real).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: s.ck.key.kid }).sign(other.privateKey);
+    await expect401(await get(`Bearer ${forged}`), /Invalid signature/);
+  });
+
+  test('a token with a tampered payload or signature is 401', async () => {
+    const token = await s.token();
+    const [h, p, sig] = token.split('.') as [string, string, string];
+    const claims = JSON.parse(Buffer.from(p, 'base64url').toString()) as Record<string, unknown>;
+    const elevated = `${h}.${b64({ ...claims, roles: [...(claims.roles as string[]), 'Extra.All'] })}.${sig}`;
+    await expect401(await get(`Bearer ${elevated}`), /Invalid signature/);
+    const flipped = `${h}.${p}.${sig.slice(0, 10)}${sig[10] === 'A' ? 'B' : 'A'}${sig.slice(11)}`;
+    await expect401(await get(`Bearer ${flipped}`), /Invalid signature/);
+  });
+
+  test('an expired token is 401, even after it was verified and cached', async () => {
+    const token = await s.token(); // issued at t; expires at t + 3599 s
+    const create = () =>
+      s.graph('/v1.0/communications/calls', {
+        method: 'POST',
+        token,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(callBody()),
+      });
+    assert.equal((await create()).status, 201); // verified once, now cached
+    await s.advance(3598_000);
+    assert.equal((await create()).status, 201);
+    await s.advance(1_000);
+    await expect401(await create(), /expired/);
+  });
+
+  test('a token for another audience is 401', async () => {
+    const { access_token } = await s.ck.issuer.issue(DEFAULT_APP, 'https://management.azure.com');
+    await expect401(await get(`Bearer ${access_token}`), /Invalid audience/);
+  });
+
+  test('a token naming another issuer than its tenant is 401', async () => {
+    const { access_token } = await s.ck.issuer.issue(DEFAULT_APP, undefined, { iss: 'https://sts.windows.net/evil/' });
+    await expect401(await get(`Bearer ${access_token}`), /Invalid issuer/);
+  });
+
+  test("another app's call is 404 8522 on every route, and untouched", async () => {
+    const other = await s.token(OTHER_APP);
+    const id = await s.createCall();
+    for (const [method, path] of [
+      ['GET', `/v1.0/communications/calls/${id}`],
+      ['POST', `/v1.0/communications/calls/${id}/keepAlive`],
+      ['DELETE', `/v1.0/communications/calls/${id}`],
+    ] as const) {
+      const res = await s.graph(path, { method, token: other });
+      assert.equal(res.status, 404, `${method} ${path}`);
+      assert.equal(((await res.json()) as GraphErrorBody).error.code, '8522');
+    }
+    const stored = await s.ck.store.get(id);
+    assert.equal(stored?.state, 'establishing');
+    assert.equal(stored?.lastKeepAliveAt, null);
+  });
+
+  test('the verified-token cache does not let a different token ride on a cached one', async () => {
+    const token = await s.token();
+    const id = await s.createCall(undefined, token);
+    assert.equal((await get(`Bearer ${token}`, id)).status, 200);
+    await expect401(await get(`Bearer ${token}x`, id), /validation failure/);
+  });
+});

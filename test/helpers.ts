@@ -1,0 +1,108 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type AppRegistration, DEFAULT_APP } from '../src/auth/apps.js';
+import { ManualClock } from '../src/clock/clock.js';
+import { type Callkeeper, type CallkeeperConfig, createCallkeeper } from '../src/server.js';
+
+export const MINUTE = 60_000;
+
+export const OTHER_APP: AppRegistration = {
+  displayName: 'another bot',
+  tenantId: 'ca11ca11-0000-4000-8000-000000000002',
+  clientId: 'ca11ca11-0000-4000-8000-0000000000b2',
+  clientSecret: 'other-secret',
+  roles: ['Calls.Initiate.All'],
+};
+
+export function callBody(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    '@odata.type': '#microsoft.graph.call',
+    callbackUri: 'https://bot.example.com/api/calls',
+    requestedModalities: ['audio'],
+    mediaConfig: { '@odata.type': '#microsoft.graph.serviceHostedMediaConfig' },
+    targets: [
+      { '@odata.type': '#microsoft.graph.invitationParticipantInfo', identity: { user: { id: '8d4d8ca3-0000-4000-8000-000000000001' } } },
+    ],
+    ...overrides,
+  };
+}
+
+export function tempDir(prefix = 'callkeeper-test-'): { path: string; remove(): void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+export interface TestServer {
+  ck: Callkeeper;
+  clock: ManualClock;
+  /** http://127.0.0.1:port */
+  base: string;
+  /** A fresh token for the default app (or another), from the token endpoint. */
+  token(app?: AppRegistration): Promise<string>;
+  /** fetch with a Bearer token of the default app. */
+  graph(path: string, init?: RequestInit & { token?: string }): Promise<Response>;
+  createCall(body?: Record<string, unknown>, token?: string): Promise<string>;
+  /** Moves virtual time and waits until every call that became due has been handled. */
+  advance(ms: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A real callkeeper listening on loopback, on a ManualClock, in memory unless dataDir is given. */
+export async function startServer(config: Partial<CallkeeperConfig> = {}): Promise<TestServer> {
+  const clock = config.clock instanceof ManualClock ? config.clock : new ManualClock();
+  const ck = await createCallkeeper({ dataDir: undefined, logger: false, apps: [DEFAULT_APP, OTHER_APP], ...config, clock });
+  const base = await ck.listen('127.0.0.1', 0);
+  const token = async (app: AppRegistration = DEFAULT_APP) => {
+    const res = await fetch(`${base}/${app.tenantId}/oauth2/v2.0/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        client_id: app.clientId,
+        client_secret: app.clientSecret,
+        scope: 'https://graph.microsoft.com/.default',
+        grant_type: 'client_credentials',
+      }),
+    });
+    if (res.status !== 200) throw new Error(`token endpoint answered ${res.status}: ${await res.text()}`);
+    return ((await res.json()) as { access_token: string }).access_token;
+  };
+  // Tokens expire after an hour of virtual time; refresh as a bot's token cache would.
+  let cached: { token: string; at: number } | undefined;
+  const defaultToken = async () => {
+    if (!cached || clock.now() - cached.at > 50 * MINUTE) cached = { token: await token(), at: clock.now() };
+    return cached.token;
+  };
+  const graph = async (path: string, init: RequestInit & { token?: string } = {}) => {
+    const t = init.token ?? (await defaultToken());
+    const headers = new Headers(init.headers);
+    if (!headers.has('authorization')) headers.set('authorization', `Bearer ${t}`);
+    return fetch(`${base}${path}`, { ...init, headers });
+  };
+  return {
+    ck,
+    clock,
+    base,
+    token,
+    graph,
+    async createCall(body = callBody(), t) {
+      const res = await graph('/v1.0/communications/calls', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        ...(t ? { token: t } : {}),
+      });
+      if (res.status !== 201) throw new Error(`create answered ${res.status}: ${await res.text()}`);
+      return ((await res.json()) as { id: string }).id;
+    },
+    async advance(ms: number) {
+      clock.advance(ms);
+      await ck.scheduler.runNow();
+    },
+    close: () => ck.close(),
+  };
+}
+
+export interface GraphErrorBody {
+  error: { code: string; message: string; innerError: { date: string; 'request-id': string; 'client-request-id': string } };
+}

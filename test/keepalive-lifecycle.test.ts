@@ -1,0 +1,185 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { APP_HANGUP_RESULT, KEEPALIVE_TIMEOUT_RESULT } from '../src/calls/call-types.js';
+import { callBody, type GraphErrorBody, MINUTE, startServer, type TestServer } from './helpers.js';
+
+const keepAlive = (s: TestServer, id: string, init: RequestInit & { token?: string } = {}) =>
+  s.graph(`/v1.0/communications/calls/${id}/keepAlive`, { method: 'POST', ...init });
+
+describe('a call and its keepAlive deadline', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startServer();
+  });
+  after(() => s.close());
+
+  test('create answers 201 with Location and the call as Graph shapes it', async () => {
+    const res = await s.graph('/v1.0/communications/calls', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(callBody({ subject: 'standup' })),
+    });
+    assert.equal(res.status, 201);
+    const call = (await res.json()) as Record<string, unknown>;
+    assert.match(String(call.id), /^[0-9a-f-]{36}$/);
+    assert.equal(res.headers.get('location'), `${s.base}/v1.0/communications/calls/${call.id}`);
+    assert.equal(call.state, 'establishing');
+    assert.equal(call.direction, 'outgoing');
+    assert.equal(call.subject, 'standup');
+    assert.equal(call['@odata.context'], `${s.base}/v1.0/$metadata#communications/calls/$entity`);
+    assert.equal(call.tenantId, 'ca11ca11-0000-4000-8000-000000000001');
+    assert.match(String(call.myParticipantId), /^[0-9a-f-]{36}$/);
+    assert.match(String(call.callChainId), /^[0-9a-f-]{36}$/);
+    const source = call.source as { identity: { application: { id: string } } };
+    assert.equal(source.identity.application.id, 'ca11ca11-0000-4000-8000-00000000b075');
+  });
+
+  test('an establishing call becomes established after the establish delay, with no request', async () => {
+    const id = await s.createCall();
+    await s.advance(999);
+    assert.equal((await s.ck.store.get(id))?.state, 'establishing');
+    await s.advance(1);
+    assert.equal((await s.ck.store.get(id))?.state, 'established');
+    const res = await s.graph(`/v1.0/communications/calls/${id}`);
+    assert.equal(res.status, 200);
+    assert.equal(((await res.json()) as { state: string }).state, 'established');
+  });
+
+  test('a keepAlive at 44:59 keeps the call past 45:00', async () => {
+    const id = await s.createCall();
+    await s.advance(44 * MINUTE + 59_000);
+    assert.equal((await keepAlive(s, id)).status, 200);
+    await s.advance(1000); // 45:00 after creation
+    assert.equal((await s.ck.store.get(id))?.state, 'established');
+    assert.equal((await s.graph(`/v1.0/communications/calls/${id}`)).status, 200);
+    // ...and the new deadline is 45 minutes after that keepAlive.
+    await s.advance(44 * MINUTE + 59_000 - 1);
+    assert.equal((await s.ck.store.get(id))?.state, 'established');
+    await s.advance(1);
+    assert.equal((await s.ck.store.get(id))?.state, 'terminated');
+  });
+
+  test('no keepAlive by 45:00 ends the call then, on time, with no request arriving', async () => {
+    const id = await s.createCall();
+    const created = s.clock.now();
+    // Only the clock moves: no HTTP request reaches the server from here on.
+    s.clock.advance(45 * MINUTE - 1);
+    await s.ck.scheduler.idle();
+    assert.equal((await s.ck.store.get(id))?.state, 'established');
+    s.clock.advance(1);
+    await s.ck.scheduler.idle();
+    const ended = await s.ck.store.get(id);
+    assert.equal(ended?.state, 'terminated');
+    assert.deepEqual(ended?.resultInfo, KEEPALIVE_TIMEOUT_RESULT);
+    assert.equal(ended?.endedAt, created + 45 * MINUTE);
+  });
+
+  test('a call is ended at its deadline even when time jumps far past it', async () => {
+    const id = await s.createCall();
+    const created = s.clock.now();
+    await s.advance(10 * 60 * MINUTE);
+    const ended = await s.ck.store.get(id);
+    assert.equal(ended?.endedAt, created + 45 * MINUTE);
+  });
+
+  test('a keepAlive every 15 minutes keeps a call alive for 10 virtual hours', async () => {
+    const id = await s.createCall();
+    for (let i = 1; i <= 40; i++) {
+      await s.advance(15 * MINUTE);
+      // Tokens live an hour of virtual time, as Graph's do: take a fresh one, as a bot would.
+      const token = await s.token();
+      const res = await keepAlive(s, id, { token });
+      assert.equal(res.status, 200, `keepAlive #${i} after ${i * 15} minutes`);
+    }
+    const res = await s.graph(`/v1.0/communications/calls/${id}`, { token: await s.token() });
+    assert.equal(res.status, 200);
+    assert.equal(((await res.json()) as { state: string }).state, 'established');
+  });
+
+  test('once ended, every call route answers exactly Graph 404 8522', async () => {
+    const id = await s.createCall();
+    await s.advance(45 * MINUTE);
+    const token = await s.token();
+    const routes: [string, string][] = [
+      ['POST', `/v1.0/communications/calls/${id}/keepAlive`],
+      ['POST', `/v1.0/communications/calls/${id}/microsoft.graph.keepAlive`],
+      ['POST', `/beta/communications/calls/${id}/keepAlive`],
+      ['GET', `/v1.0/communications/calls/${id}`],
+      ['DELETE', `/v1.0/communications/calls/${id}`],
+    ];
+    for (const [method, path] of routes) {
+      const res = await s.graph(path, { method, token, headers: { 'client-request-id': 'my-client-id-1' } });
+      assert.equal(res.status, 404, `${method} ${path}`);
+      assert.equal(res.headers.get('content-type')?.split(';')[0], 'application/json');
+      const requestId = res.headers.get('request-id');
+      assert.match(String(requestId), /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+      const body = (await res.json()) as GraphErrorBody;
+      assert.deepEqual(body, {
+        error: {
+          code: '8522',
+          message: 'Call not found.',
+          innerError: {
+            date: new Date(s.clock.now()).toISOString().slice(0, 19),
+            'request-id': requestId,
+            'client-request-id': 'my-client-id-1',
+          },
+        },
+      });
+    }
+  });
+
+  test('an unknown id is 404 8522 on every route', async () => {
+    for (const id of ['00000000-0000-0000-0000-000000000000', 'not-a-guid']) {
+      const res = await keepAlive(s, id);
+      assert.equal(res.status, 404);
+      assert.equal(((await res.json()) as GraphErrorBody).error.code, '8522');
+    }
+  });
+
+  test('keepAlive accepts both action names, both versions, no body, an empty JSON body or {}', async () => {
+    const id = await s.createCall();
+    const variants: RequestInit[] = [
+      {},
+      { headers: { 'content-type': 'application/json', 'content-length': '0' } },
+      { headers: { 'content-type': 'application/json' }, body: '{}' },
+      { headers: { 'content-type': 'text/plain' }, body: '' },
+    ];
+    for (const path of [`/v1.0/communications/calls/${id}/keepAlive`, `/beta/communications/calls/${id}/microsoft.graph.keepAlive`]) {
+      for (const init of variants) {
+        const res = await s.graph(path, { method: 'POST', ...init });
+        assert.equal(res.status, 200, `${path} ${JSON.stringify(init)}`);
+        assert.equal(await res.text(), '');
+        assert.equal(res.headers.get('content-length'), '0');
+      }
+    }
+  });
+
+  test('keepAlive with any other body is 400 and does not keep the call alive', async () => {
+    const id = await s.createCall();
+    await s.advance(30 * MINUTE);
+    for (const body of ['{"a":1}', '[]', '"x"', '1']) {
+      const res = await keepAlive(s, id, { headers: { 'content-type': 'application/json' }, body });
+      assert.equal(res.status, 400, body);
+      assert.equal(((await res.json()) as GraphErrorBody).error.code, 'BadRequest');
+    }
+    await s.advance(15 * MINUTE);
+    assert.equal((await s.ck.store.get(id))?.state, 'terminated');
+  });
+
+  test('DELETE hangs up: 204, the call is terminated as a normal hang-up, then 404', async () => {
+    const id = await s.createCall();
+    const res = await s.graph(`/v1.0/communications/calls/${id}`, { method: 'DELETE' });
+    assert.equal(res.status, 204);
+    assert.equal(await res.text(), '');
+    const ended = await s.ck.store.get(id);
+    assert.equal(ended?.state, 'terminated');
+    assert.deepEqual(ended?.resultInfo, APP_HANGUP_RESULT);
+    assert.equal((await keepAlive(s, id)).status, 404);
+  });
+
+  test('restarting on the same deadline: a keepAlive exactly at the deadline is too late', async () => {
+    const id = await s.createCall();
+    s.clock.advance(45 * MINUTE); // the scheduler has not run yet
+    assert.equal((await keepAlive(s, id)).status, 404);
+  });
+});

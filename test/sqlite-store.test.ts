@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { KEEPALIVE_TIMEOUT_RESULT } from '../src/calls/call-types.js';
+import { SqliteCallStore } from '../src/store/sqlite-store.js';
+import { tempDir } from './helpers.js';
+import { storeContract } from './store-contract.js';
+
+storeContract('SQLite in memory', async () => new SqliteCallStore());
+
+const dirs: ReturnType<typeof tempDir>[] = [];
+storeContract('SQLite on disk', async () => {
+  const dir = tempDir();
+  dirs.push(dir);
+  return new SqliteCallStore({ dataDir: dir.path });
+});
+
+test('SQLite on disk: a second store opened on the same file sees every acknowledged change', async () => {
+  const dir = tempDir();
+  try {
+    const a = new SqliteCallStore({ dataDir: dir.path });
+    const owner = { appId: 'a', tenantId: 't' };
+    await a.create({
+      id: 'c1',
+      owner,
+      state: 'establishing',
+      direction: 'outgoing',
+      createdAt: 0,
+      deadline: 100,
+      establishAt: null,
+      resource: {},
+    });
+    await a.keepAlive('c1', owner, 50, 150);
+    // A second connection (another process would see the same) reads what the first committed.
+    const b = new SqliteCallStore({ dataDir: dir.path });
+    assert.equal((await b.get('c1'))?.deadline, 150);
+    // Claims are exclusive across connections too.
+    const [x, y] = await Promise.all([a.expireDue(150, 10, KEEPALIVE_TIMEOUT_RESULT), b.expireDue(150, 10, KEEPALIVE_TIMEOUT_RESULT)]);
+    assert.equal(x.length + y.length, 1);
+    await a.close();
+    await b.close();
+  } finally {
+    dir.remove();
+    for (const d of dirs) d.remove();
+  }
+});

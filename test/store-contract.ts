@@ -1,0 +1,200 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { KEEPALIVE_TIMEOUT_RESULT, type ResultInfo } from '../src/calls/call-types.js';
+import { type CallStore, DuplicateCallError, type NewCall } from '../src/store/call-store.js';
+
+const A = { appId: 'app-a', tenantId: 'tenant-1' };
+const B = { appId: 'app-b', tenantId: 'tenant-1' };
+const T0 = Date.UTC(2026, 0, 1);
+const HANGUP: ResultInfo = { code: 200, subcode: 5001, message: 'bye' };
+
+function newCall(overrides: Partial<NewCall> = {}): NewCall {
+  return {
+    id: randomUUID(),
+    owner: A,
+    state: 'establishing',
+    direction: 'outgoing',
+    createdAt: T0,
+    deadline: T0 + 45_000,
+    establishAt: T0 + 1_000,
+    resource: { callbackUri: 'https://bot/cb', nested: { list: [1, 'two'] } },
+    ...overrides,
+  };
+}
+
+/**
+ * The behaviour every CallStore must have. Each store's test file calls this with a factory
+ * that gives a fresh, empty store.
+ */
+export function storeContract(name: string, open: () => Promise<CallStore>): void {
+  describe(`CallStore contract: ${name}`, () => {
+    let store: CallStore;
+    before(async () => {
+      store = await open();
+    });
+    after(() => store.close());
+
+    test('create then findLive returns the call as stored, for its owner only', async () => {
+      const c = newCall();
+      await store.create(c);
+      const found = await store.findLive(c.id, A, T0);
+      assert.equal(found?.id, c.id);
+      assert.deepEqual(found?.owner, A);
+      assert.equal(found?.state, 'establishing');
+      assert.equal(found?.deadline, c.deadline);
+      assert.equal(found?.lastKeepAliveAt, null);
+      assert.deepEqual(found?.resource, c.resource);
+      assert.equal(await store.findLive(c.id, B, T0), undefined);
+      assert.equal(await store.findLive(c.id, { appId: 'app-a', tenantId: 'tenant-2' }, T0), undefined);
+      assert.equal(await store.findLive('nope', A, T0), undefined);
+    });
+
+    test('a duplicate id is refused', async () => {
+      const c = newCall();
+      await store.create(c);
+      await assert.rejects(store.create(c), DuplicateCallError);
+    });
+
+    test('a call is live strictly before its deadline', async () => {
+      const c = newCall();
+      await store.create(c);
+      assert.ok(await store.findLive(c.id, A, c.deadline - 1));
+      assert.equal(await store.findLive(c.id, A, c.deadline), undefined);
+    });
+
+    test('keepAlive moves the deadline, only for the owner and only while live', async () => {
+      const c = newCall();
+      await store.create(c);
+      assert.equal(await store.keepAlive(c.id, B, T0 + 10, T0 + 99_000), false);
+      assert.equal(await store.keepAlive(c.id, A, T0 + 44_999, T0 + 89_999), true);
+      const after1 = await store.get(c.id);
+      assert.equal(after1?.lastKeepAliveAt, T0 + 44_999);
+      assert.equal(after1?.deadline, T0 + 89_999);
+      assert.equal(await store.keepAlive(c.id, A, T0 + 89_999, T0 + 200_000), false, 'at the deadline it is too late');
+      assert.equal((await store.get(c.id))?.deadline, T0 + 89_999);
+    });
+
+    test('end is owner-checked, exclusive, and leaves a terminated call with its result', async () => {
+      const c = newCall();
+      await store.create(c);
+      assert.equal(await store.end(c.id, B, T0 + 5, HANGUP), undefined);
+      const results = await Promise.all([store.end(c.id, A, T0 + 5, HANGUP), store.end(c.id, null, T0 + 5, KEEPALIVE_TIMEOUT_RESULT)]);
+      assert.equal(results.filter(Boolean).length, 1, 'exactly one end wins');
+      const ended = await store.get(c.id);
+      assert.equal(ended?.state, 'terminated');
+      assert.equal(ended?.endedAt, T0 + 5);
+      assert.equal(ended?.deadline, null);
+      assert.equal(await store.findLive(c.id, A, T0 + 5), undefined);
+      assert.equal(await store.keepAlive(c.id, A, T0 + 6, T0 + 100), false);
+    });
+
+    test('expireDue ends due calls at their own deadlines, oldest first, each exactly once', async () => {
+      const store = await open();
+      const base = T0 + 1_000_000;
+      const calls = [3, 1, 2, 9].map((k) => newCall({ createdAt: base, deadline: base + k * 1000, establishAt: null }));
+      for (const c of calls) await store.create(c);
+      const [first, second] = await Promise.all([
+        store.expireDue(base + 3000, 2, KEEPALIVE_TIMEOUT_RESULT),
+        store.expireDue(base + 3000, 2, KEEPALIVE_TIMEOUT_RESULT),
+      ]);
+      const claimed = [...first, ...second];
+      const mine = claimed;
+      assert.equal(mine.length, 3, 'the three due calls, each claimed once');
+      assert.equal(new Set(mine.map((c) => c.id)).size, 3);
+      for (const c of mine) {
+        assert.equal(c.state, 'terminated');
+        assert.deepEqual(c.resultInfo, KEEPALIVE_TIMEOUT_RESULT);
+        assert.equal(c.endedAt, calls.find((x) => x.id === c.id)?.deadline);
+      }
+      const notDue = calls.find((c) => c.deadline === base + 9000);
+      assert.equal((await store.get(notDue?.id ?? ''))?.state, 'establishing');
+      assert.equal(
+        (await store.expireDue(base + 3000, 10, KEEPALIVE_TIMEOUT_RESULT)).filter((c) => calls.some((x) => x.id === c.id)).length,
+        0,
+      );
+    });
+
+    test('establishDue moves due establishing calls to established, once', async () => {
+      const base = T0 + 2_000_000;
+      const c = newCall({ createdAt: base, deadline: base + 45_000, establishAt: base + 500 });
+      await store.create(c);
+      assert.equal(
+        (await store.establishDue(base + 499, 100)).some((x) => x.id === c.id),
+        false,
+      );
+      const moved = await store.establishDue(base + 500, 100);
+      assert.equal(moved.find((x) => x.id === c.id)?.state, 'established');
+      assert.equal(
+        (await store.establishDue(base + 600, 100)).some((x) => x.id === c.id),
+        false,
+      );
+      assert.equal((await store.get(c.id))?.establishAt, null);
+    });
+
+    test('nextDue names the earliest pending moments', async () => {
+      const fresh = await open();
+      try {
+        assert.deepEqual(await fresh.nextDue(), {});
+        await fresh.create(newCall({ deadline: T0 + 50, establishAt: T0 + 20 }));
+        await fresh.create(newCall({ deadline: T0 + 40, establishAt: null }));
+        assert.deepEqual(await fresh.nextDue(), { deadline: T0 + 40, establishAt: T0 + 20 });
+        await fresh.expireDue(T0 + 40, 10, KEEPALIVE_TIMEOUT_RESULT);
+        assert.deepEqual(await fresh.nextDue(), { deadline: T0 + 50, establishAt: T0 + 20, oldestEndedAt: T0 + 40 });
+      } finally {
+        await fresh.close();
+      }
+    });
+
+    test('purgeEnded deletes only ended calls old enough', async () => {
+      const fresh = await open();
+      try {
+        const live = newCall();
+        const old = newCall();
+        await fresh.create(live);
+        await fresh.create(old);
+        await fresh.end(old.id, A, T0 + 10, HANGUP);
+        assert.equal(await fresh.purgeEnded(T0 + 9, 100), 0);
+        assert.equal(await fresh.purgeEnded(T0 + 10, 100), 1);
+        assert.equal(await fresh.get(old.id), undefined);
+        assert.ok(await fresh.get(live.id));
+        assert.deepEqual(await fresh.counts(), { active: 1, ended: 0 });
+      } finally {
+        await fresh.close();
+      }
+    });
+
+    test('list pages through calls in creation order, filtered by state and app', async () => {
+      const fresh = await open();
+      try {
+        const ids: string[] = [];
+        for (let i = 0; i < 7; i++) {
+          const c = newCall({ owner: i % 2 ? B : A });
+          ids.push(c.id);
+          await fresh.create(c);
+        }
+        await fresh.end(ids[0] ?? '', A, T0 + 1, HANGUP);
+        const seen: string[] = [];
+        let after: string | undefined;
+        for (;;) {
+          const page = await fresh.list({ limit: 3, ...(after ? { after } : {}) });
+          seen.push(...page.calls.map((c) => c.id));
+          if (!page.next) break;
+          after = page.next;
+        }
+        assert.deepEqual(seen, ids);
+        assert.equal((await fresh.list({ limit: 100, state: 'ended' })).calls.length, 1);
+        assert.equal((await fresh.list({ limit: 100, state: 'active' })).calls.length, 6);
+        assert.equal((await fresh.list({ limit: 100, appId: 'app-b' })).calls.length, 3);
+        assert.deepEqual(await fresh.counts(), { active: 6, ended: 1 });
+      } finally {
+        await fresh.close();
+      }
+    });
+
+    test('getOrInitSetting keeps the first value', async () => {
+      assert.equal(await store.getOrInitSetting('k', 'first'), 'first');
+      assert.equal(await store.getOrInitSetting('k', 'second'), 'first');
+    });
+  });
+}
