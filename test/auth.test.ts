@@ -173,3 +173,23 @@ describe('tokens and who may see a call', () => {
     await expect401(await get(`Bearer ${token}x`, id), /validation failure/);
   });
 });
+
+describe('token verification cost', () => {
+  test('a token is signature-checked once, then served from the cache until it expires', async () => {
+    const s = await startServer();
+    try {
+      const token = await s.token();
+      const id = await s.createCall(undefined, token);
+      const before = s.ck.verifier.signatureChecks;
+      for (let i = 0; i < 50; i++) {
+        assert.equal((await s.graph(`/v1.0/communications/calls/${id}/keepAlive`, { method: 'POST', token })).status, 200);
+      }
+      assert.equal(s.ck.verifier.signatureChecks, before, 'no RS256 verify for a cached token');
+      const other = await s.token();
+      assert.equal((await s.graph(`/v1.0/communications/calls/${id}/keepAlive`, { method: 'POST', token: other })).status, 200);
+      assert.equal(s.ck.verifier.signatureChecks, before + 1, 'a new token is verified once');
+    } finally {
+      await s.close();
+    }
+  });
+});

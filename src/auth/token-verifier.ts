@@ -29,6 +29,8 @@ const CACHE_LIMIT = 10_000;
  */
 export class TokenVerifier {
   private readonly cache = new Map<string, Cached>();
+  /** How many signatures were checked (cache misses); for tests and diagnostics. */
+  signatureChecks = 0;
 
   constructor(
     private readonly key: SigningKey,
@@ -61,6 +63,7 @@ export class TokenVerifier {
   }
 
   private async verifySignature(token: string, now: number): Promise<Cached> {
+    this.signatureChecks++;
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, this.key.publicKey, {
