@@ -1,6 +1,8 @@
 import { hostname } from 'node:os';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import { loadRegisteredApps } from './auth/app-store.js';
 import { type AppRegistration, AppRegistry, DEFAULT_APP } from './auth/apps.js';
+import { CLOUDS, type Cloud } from './auth/clouds.js';
 import { loadSigningKey, type SigningKey } from './auth/signing-key.js';
 import { TokenIssuer } from './auth/token-issuer.js';
 import { TokenVerifier } from './auth/token-verifier.js';
@@ -23,7 +25,8 @@ export interface CallkeeperConfig {
   endedRetentionMs: number;
   logger: FastifyServerOptions['logger'];
   apps: AppRegistration[];
-  https?: { key: string | Buffer; cert: string | Buffer } | undefined;
+  /** Certificate and key for the https app; none: http only. */
+  tls?: { key: string; cert: string } | undefined;
   /** Overrides: tests pass a ManualClock or a store of their own. */
   clock?: Clock;
   store?: CallStore;
@@ -42,18 +45,25 @@ export const DEFAULTS: CallkeeperConfig = {
 };
 
 export interface Callkeeper {
+  /** The plain-http app. */
   readonly app: FastifyInstance;
+  /** The https app, when TLS material was given; same routes, same state. */
+  readonly tlsApp: FastifyInstance | undefined;
   readonly clock: Clock;
   readonly store: CallStore;
   readonly service: CallService;
   readonly scheduler: DueScheduler;
   readonly apps: AppRegistry;
   readonly issuer: TokenIssuer;
+  /** The global cloud's verifier (each cloud has its own, see verifiers). */
   readonly verifier: TokenVerifier;
+  readonly verifiers: ReadonlyMap<Cloud['name'], TokenVerifier>;
   readonly key: SigningKey;
   readonly config: CallkeeperConfig;
   /** Starts listening; resolves with the address (http://host:port). */
   listen(host: string, port: number): Promise<string>;
+  /** Starts the https app listening; resolves with the address (https://host:port). */
+  listenTls(host: string, port: number): Promise<string>;
   /** Stops accepting requests, lets in-flight ones finish, stops the scheduler, closes the store. */
   close(): Promise<void>;
 }
@@ -73,24 +83,27 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
     endedRetentionMs: config.endedRetentionMs,
   });
   const apps = new AppRegistry(config.apps);
+  await loadRegisteredApps(store, apps);
   const key = await loadSigningKey(store);
   const issuer = new TokenIssuer(key, clock);
-  const verifier = new TokenVerifier(key, apps, clock);
+  const verifiers = new Map(CLOUDS.map((cloud) => [cloud.name, new TokenVerifier(key, apps, clock, cloud)] as const));
+  const verifier = verifiers.get('global') as TokenVerifier;
 
   // The scheduler logs through the app's logger, which exists only once the app is built.
   let app: FastifyInstance | undefined;
   const scheduler = new DueScheduler(service, clock, { error: (obj, msg) => app?.log.error(obj, msg) });
   service.observe(scheduler);
-  app = buildHttpApp(
-    { clock, store, service, scheduler, apps, issuer, verifier, key },
-    { bodyLimit: config.bodyLimit, instanceName: hostname(), logger: config.logger, https: config.https },
-  );
+  const deps = { clock, store, service, scheduler, apps, issuer, verifiers, key };
+  const httpOptions = { bodyLimit: config.bodyLimit, instanceName: hostname(), logger: config.logger };
+  app = buildHttpApp(deps, httpOptions);
+  const tlsApp = config.tls ? buildHttpApp(deps, { ...httpOptions, https: config.tls }) : undefined;
   await scheduler.start();
   const built = app;
 
   let closed: Promise<void> | undefined;
   return {
     app: built,
+    tlsApp,
     clock,
     store,
     service,
@@ -98,14 +111,19 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
     apps,
     issuer,
     verifier,
+    verifiers,
     key,
     config,
     async listen(host, port) {
       return built.listen({ host, port });
     },
+    async listenTls(host, port) {
+      if (!tlsApp) throw new Error('no TLS certificate was configured');
+      return tlsApp.listen({ host, port });
+    },
     close() {
       closed ??= (async () => {
-        await built.close();
+        await Promise.all([built.close(), tlsApp?.close()]);
         scheduler.stop();
         await scheduler.idle();
         await store.close();

@@ -140,7 +140,7 @@ describe('tokens and who may see a call', () => {
   });
 
   test('a token for another audience is 401', async () => {
-    const { access_token } = await s.ck.issuer.issue(DEFAULT_APP, 'https://management.azure.com');
+    const { access_token } = await s.ck.issuer.issue(DEFAULT_APP, undefined, { aud: 'https://management.azure.com' });
     await expect401(await get(`Bearer ${access_token}`), /Invalid audience/);
   });
 

@@ -8,6 +8,10 @@ export const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url)
 export interface ServeProcess {
   child: ChildProcess;
   base: string;
+  /** https://host:port when TLS is on. */
+  tlsBase?: string;
+  /** The CA to trust, when callkeeper made its own. */
+  caPath?: string;
   output(): string;
   /** Resolves with the exit code (or signal name). */
   exited: Promise<number | string>;
@@ -15,7 +19,10 @@ export interface ServeProcess {
 
 /** Starts `callkeeper serve` in a child process on a free port and waits for its banner. */
 export async function spawnServe(args: string[], cwd?: string): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--https-port', '0', ...args], {
+    cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout?.on('data', (c: Buffer) => {
     out += c.toString();
@@ -39,7 +46,9 @@ export async function spawnServe(args: string[], cwd?: string): Promise<ServePro
       reject(new Error(`serve exited (${code}) before its banner:\n${out}`));
     });
   });
-  return { child, base, output: () => out, exited };
+  const tls = /Graph API\s+(https:\/\/[^\s]+)\/v1\.0/.exec(out)?.[1];
+  const ca = /NODE_EXTRA_CA_CERTS=(\S+)/.exec(out)?.[1];
+  return { child, base, ...(tls ? { tlsBase: tls } : {}), ...(ca ? { caPath: ca } : {}), output: () => out, exited };
 }
 
 export async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -45,7 +45,9 @@ describe('callkeeper CLI', () => {
       const p = await spawnServe(['--data', dir.path]);
       const out = p.output();
       assert.match(out, /Graph API\s+http:\/\/127\.0\.0\.1:\d+\/v1\.0/);
-      assert.match(out, /Token\s+http:\/\/127\.0\.0\.1:\d+\/\{tenant\}\/oauth2\/v2\.0\/token/);
+      assert.match(out, /Graph API\s+https:\/\/127\.0\.0\.1:\d+\/v1\.0/);
+      assert.match(out, /Token\s+https:\/\/127\.0\.0\.1:\d+\/\{tenant\}\/oauth2\/v2\.0\/token/);
+      assert.ok(out.includes(`NODE_EXTRA_CA_CERTS=${dir.path}/tls/ca.crt`));
       assert.match(out, /Control API\s+http:\/\/127\.0\.0\.1:\d+\/_callkeeper/);
       assert.ok(out.includes(`${dir.path}/callkeeper.db`));
       for (const v of [DEFAULT_APP.tenantId, DEFAULT_APP.clientId, DEFAULT_APP.clientSecret, 'Calls.AccessMedia.All'])

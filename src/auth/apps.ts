@@ -50,6 +50,10 @@ export class AppRegistry {
     return false;
   }
 
+  has(clientId: string): boolean {
+    return this.byClientId.has(clientId.toLowerCase());
+  }
+
   list(): AppRegistration[] {
     return [...this.byClientId.values()];
   }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import type { Clock } from '../clock/clock.js';
 import type { AppRegistration } from './apps.js';
-import { GRAPH_RESOURCE, issuerFor } from './graph-audience.js';
+import { type Cloud, GLOBAL } from './clouds.js';
 import type { SigningKey } from './signing-key.js';
 
 /** Graph's token lifetime, as AAD answers it (FACTS.md §7). */
@@ -26,18 +26,18 @@ export class TokenIssuer {
     private readonly clock: Clock,
   ) {}
 
-  async issue(app: AppRegistration, audience = GRAPH_RESOURCE, extraClaims: Record<string, unknown> = {}): Promise<TokenResponse> {
+  async issue(app: AppRegistration, cloud: Cloud = GLOBAL, extraClaims: Record<string, unknown> = {}): Promise<TokenResponse> {
     const now = Math.floor(this.clock.now() / 1000);
     const token = await new SignJWT({
-      aud: audience,
-      iss: issuerFor(app.tenantId),
+      aud: cloud.graphResource,
+      iss: cloud.issuer(app.tenantId),
       iat: now,
       nbf: now,
       exp: now + TOKEN_LIFETIME_S,
       app_displayname: app.displayName,
       appid: app.clientId,
       appidacr: '1',
-      idp: issuerFor(app.tenantId),
+      idp: cloud.issuer(app.tenantId),
       idtyp: 'app',
       oid: app.clientId,
       roles: app.roles,

@@ -2,7 +2,7 @@ import { type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
 import type { Clock } from '../clock/clock.js';
 import { graphErrors } from '../errors/graph-errors.js';
 import type { AppRegistry } from './apps.js';
-import { GRAPH_AUDIENCES, issuerFor } from './graph-audience.js';
+import { audiencesOf, type Cloud, GLOBAL } from './clouds.js';
 import type { SigningKey } from './signing-key.js';
 
 /** Who is calling, as read from a verified token. */
@@ -36,8 +36,12 @@ export class TokenVerifier {
     private readonly key: SigningKey,
     private readonly apps: AppRegistry,
     private readonly clock: Clock,
-    private readonly audiences: readonly string[] = GRAPH_AUDIENCES,
-  ) {}
+    readonly cloud: Cloud = GLOBAL,
+  ) {
+    this.audiences = audiencesOf(cloud);
+  }
+
+  private readonly audiences: string[];
 
   async verify(authorization: string | undefined): Promise<Principal> {
     if (!authorization) throw graphErrors.tokenMissing();
@@ -78,7 +82,7 @@ export class TokenVerifier {
     }
     const tid = String(payload.tid);
     const appid = String(payload.appid);
-    if (payload.iss !== issuerFor(tid)) throw graphErrors.tokenInvalid({ reason: 'Invalid issuer.' });
+    if (payload.iss !== this.cloud.issuer(tid)) throw graphErrors.tokenInvalid({ reason: 'Invalid issuer.' });
     const app = this.apps.find(appid);
     if (!app || app.tenantId.toLowerCase() !== tid.toLowerCase()) {
       throw graphErrors.tokenInvalid({ reason: 'The application is not registered in this tenant.' });

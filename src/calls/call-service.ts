@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { checkCreatePermission } from '../auth/permissions.js';
 import type { Clock } from '../clock/clock.js';
 import { graphErrors } from '../errors/graph-errors.js';
 import type { CallStore } from '../store/call-store.js';
@@ -17,9 +18,10 @@ export interface CallServiceConfig {
   endedRetentionMs: number;
 }
 
-/** Identity of the app as a call's source participant. */
+/** The calling app: its identity as a call's source participant, and its granted roles. */
 export interface AppIdentity extends CallOwner {
   displayName: string;
+  roles: readonly string[];
 }
 
 const BATCH = 1000;
@@ -39,7 +41,8 @@ export class CallService {
   }
 
   async create(app: AppIdentity, input: unknown): Promise<CallRecord> {
-    const { body } = validateCreateCall(input, { strictCallbackUri: this.config.strictCallbackUri });
+    const { body, kind, appHostedMedia } = validateCreateCall(input, { strictCallbackUri: this.config.strictCallbackUri });
+    checkCreatePermission(app.roles, kind, appHostedMedia);
     const now = this.clock.now();
     const id = randomUUID();
     const resource = {

@@ -47,12 +47,15 @@ const IDENTITY_KINDS = [
 ];
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** A peer-to-peer call (one target), a group call (several) or joining a meeting. */
+export type CallKind = 'peerToPeer' | 'group' | 'meeting';
+
 export interface ValidatedCreate {
   body: Record<string, unknown>;
   /** app-hosted media needs Calls.AccessMedia.All as well (used by permission checks). */
   appHostedMedia: boolean;
-  /** A meeting (meetingInfo) or group call rather than peer-to-peer. */
-  groupCall: boolean;
+  /** Which create permission applies (FACTS.md §5). */
+  kind: CallKind;
 }
 
 export interface ValidateOptions {
@@ -176,7 +179,7 @@ export function validateCreateCall(input: unknown, opts: ValidateOptions): Valid
   return {
     body,
     appHostedMedia: mediaType === APP_HOSTED,
-    groupCall: isObject(meetingInfo) || (Array.isArray(targets) && targets.length > 1),
+    kind: isObject(meetingInfo) ? 'meeting' : Array.isArray(targets) && targets.length > 1 ? 'group' : 'peerToPeer',
   };
 }
 

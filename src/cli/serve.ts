@@ -1,7 +1,12 @@
-import { resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CALLS_ROLES } from '../auth/apps.js';
+import { loadConfigFile } from '../auth/app-config.js';
+import { CALLS_ROLES, DEFAULT_APP } from '../auth/apps.js';
+import { wallTime } from '../clock/clock.js';
 import { createCallkeeper, DEFAULTS } from '../server.js';
+import { loadOrCreateTls, type TlsMaterial } from '../tls/certificates.js';
 import { parseDuration } from './duration.js';
 
 export const SERVE_HELP = `Usage: callkeeper serve [options]
@@ -18,6 +23,13 @@ Options:
                                 (default 45m; examples: 45m, 90s, 1500ms)
   --time-scale <n>              virtual time runs n times faster than the wall clock (default 1)
   --establish-delay <dur>       how long an outgoing call stays 'establishing' (default 1s)
+  --https-port <port>           port of the HTTPS listener (default 4546; 0 picks a free one)
+  --no-https                    serve plain http only
+  --cert <file> --key <file>    your own TLS certificate and key (PEM) instead of callkeeper's
+  --tls-dir <dir>               where callkeeper keeps its local CA and certificate
+                                (default <data>/tls; with --memory, $TMPDIR/callkeeper-tls)
+  --config <file>               app registrations: {"apps":[{tenantId, clientId, clientSecret,
+                                roles, displayName}]} (the default app is always there)
   --strict                      Graph's callbackUri rule exactly: https only (by default
                                 http to a loopback host is accepted too)
   --body-limit <bytes>          largest accepted request body (default 1048576)
@@ -37,6 +49,12 @@ export async function serve(argv: string[]): Promise<void> {
       'time-scale': { type: 'string', default: '1' },
       'establish-delay': { type: 'string', default: '1s' },
       strict: { type: 'boolean', default: false },
+      'https-port': { type: 'string', default: '4546' },
+      'no-https': { type: 'boolean', default: false },
+      cert: { type: 'string' },
+      key: { type: 'string' },
+      'tls-dir': { type: 'string' },
+      config: { type: 'string' },
       'body-limit': { type: 'string', default: String(DEFAULTS.bodyLimit) },
       'log-level': { type: 'string', default: 'warn' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -56,6 +74,20 @@ export async function serve(argv: string[]): Promise<void> {
   const bodyLimit = Number(values['body-limit']);
   if (!Number.isInteger(bodyLimit) || bodyLimit < 1024) throw new Error('--body-limit must be a whole number of bytes, at least 1024');
   const dataDir = values.memory ? undefined : resolve(values.data ?? '.callkeeper');
+  const httpsPort = Number(values['https-port']);
+  if (!Number.isInteger(httpsPort) || httpsPort < 0 || httpsPort > 65535)
+    throw new Error(`--https-port: '${values['https-port']}' is not a port number`);
+  if ((values.cert === undefined) !== (values.key === undefined)) throw new Error('--cert and --key go together');
+  let tls: (TlsMaterial & { own: boolean }) | undefined;
+  if (!values['no-https']) {
+    if (values.cert !== undefined && values.key !== undefined) {
+      tls = { cert: readFileSync(values.cert, 'utf8'), key: readFileSync(values.key, 'utf8'), caCert: '', caPath: '', own: true };
+    } else {
+      const dir = resolve(values['tls-dir'] ?? (dataDir ? join(dataDir, 'tls') : join(tmpdir(), 'callkeeper-tls')));
+      tls = { ...(await loadOrCreateTls(dir, wallTime())), own: false };
+    }
+  }
+  const apps = [DEFAULT_APP, ...(values.config ? loadConfigFile(values.config).apps : [])];
 
   const ck = await createCallkeeper({
     dataDir,
@@ -65,17 +97,32 @@ export async function serve(argv: string[]): Promise<void> {
     strictCallbackUri: values.strict,
     bodyLimit,
     logger: { level: values['log-level'] },
+    apps,
+    tls: tls && { cert: tls.cert, key: tls.key },
   });
   const address = await ck.listen(values.host, port);
+  const tlsAddress = tls ? await ck.listenTls(values.host, httpsPort) : undefined;
   const app = ck.apps.list()[0];
   const lines = [
     'callkeeper: the Microsoft Graph calls API, on your machine',
     `  Graph API    ${address}/v1.0  (and ${address}/beta)`,
-    `  Token        ${address}/{tenant}/oauth2/v2.0/token`,
+    ...(tlsAddress ? [`  Graph API    ${tlsAddress}/v1.0  (TLS)`] : []),
+    `  Token        ${tlsAddress ?? address}/{tenant}/oauth2/v2.0/token  (authority: ${tlsAddress ?? address})`,
+    `  Clouds       global at /, US Gov L4 at /usgov, US Gov L5 (DoD) at /dod, China at /china`,
     `  Control API  ${address}/_callkeeper`,
     `  Data         ${ck.store.location === 'memory' ? 'in memory (nothing is written to disk)' : ck.store.location}`,
     `  keepAlive timeout ${values['keepalive-timeout']}, time scale ${timeScale}x`,
   ];
+  if (tls && !tls.own) {
+    lines.push(
+      '',
+      "Trust callkeeper's local CA (once):",
+      `  Node.js   NODE_EXTRA_CA_CERTS=${tls.caPath}`,
+      `  Python    REQUESTS_CA_BUNDLE=${tls.caPath}  (httpx/aiohttp: SSL_CERT_FILE=${tls.caPath})`,
+      `  .NET      Linux: cp ${tls.caPath} /usr/local/share/ca-certificates/callkeeper.crt && update-ca-certificates;`,
+      `            Windows: Import-Certificate -FilePath ${tls.caPath} -CertStoreLocation Cert:\\CurrentUser\\Root`,
+    );
+  }
   if (app) {
     lines.push(
       '',

@@ -149,3 +149,11 @@ export class ManualClock implements Clock {
     p.fn();
   }
 }
+
+/**
+ * The real time, for what must follow the wall clock whatever the virtual time says: TLS
+ * certificate validity (clients check it against their own clock). Domain code uses a Clock.
+ */
+export function wallTime(): number {
+  return Date.now();
+}

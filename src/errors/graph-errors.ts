@@ -53,6 +53,24 @@ export const graphErrors = {
     'Access token validation failure. {reason}',
     'The token is malformed, forged, expired, not yet valid, for another audience or issuer, or signed with an algorithm other than RS256.',
   ),
+  delegatedToken: define(
+    403,
+    'Forbidden',
+    'The calls API supports application permissions only; a delegated (user) token cannot call it.',
+    'The token is not app-only (`idtyp` is not `app`).',
+  ),
+  missingRole: define(
+    403,
+    '7504',
+    'Insufficient enterprise tenant permissions, cannot access this API. This call needs one of these application permissions: {needed}.',
+    'The app lacks the application permission the kind of call needs (see README, Permissions).',
+  ),
+  appExists: define(
+    409,
+    'Conflict',
+    "An app with client id '{clientId}' is already registered.",
+    'POST /_callkeeper/apps with a client id in use.',
+  ),
   invalidJson: define(
     400,
     'BadRequest',

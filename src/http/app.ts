@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { AppRegistry } from '../auth/apps.js';
+import { type Cloud, cloudOfPath } from '../auth/clouds.js';
 import type { SigningKey } from '../auth/signing-key.js';
 import type { TokenIssuer } from '../auth/token-issuer.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
@@ -23,7 +24,7 @@ export interface HttpDeps {
   scheduler: DueScheduler;
   apps: AppRegistry;
   issuer: TokenIssuer;
-  verifier: TokenVerifier;
+  verifiers: ReadonlyMap<Cloud['name'], TokenVerifier>;
   key: SigningKey;
 }
 
@@ -33,7 +34,7 @@ export interface HttpOptions {
   /** Names this instance in x-ms-ags-diagnostic. */
   instanceName: string;
   logger: FastifyServerOptions['logger'];
-  https?: { key: string | Buffer; cert: string | Buffer } | undefined;
+  https?: { key: string; cert: string } | undefined;
 }
 
 /** Builds the HTTP app without listening: tests inject into it, the CLI listens. */
@@ -71,22 +72,23 @@ export function buildHttpApp(deps: HttpDeps, opts: HttpOptions): FastifyInstance
     sendGraphError(req, reply, g, clock, diagnostic);
   });
   app.setNotFoundHandler((req, reply) => {
-    const path = (req.url.split('?')[0] ?? '').replace(/\/+$/, '');
+    const fullPath = (req.url.split('?')[0] ?? '').replace(/\/+$/, '');
+    const { cloud, rest: path } = cloudOfPath(fullPath);
     const [, version, ...rest] = path.split('/');
     let err: GraphError;
     if (version === 'v1.0' || version === 'beta') {
       let segment: string;
       try {
-        segment = decodeURIComponent(unknownSegment(rest));
+        segment = decodeURIComponent(unknownSegment(rest, cloud));
       } catch {
-        segment = unknownSegment(rest);
+        segment = unknownSegment(rest, cloud);
       }
       err =
         rest.length === 0
           ? graphErrors.segmentNotFound({ segment: version })
           : graphErrors.segmentNotFound({ segment: segment.slice(0, 200) });
     } else {
-      err = graphErrors.notFound({ path: path.slice(0, 200) });
+      err = graphErrors.notFound({ path: fullPath.slice(0, 200) });
     }
     sendGraphError(req, reply, err, clock, diagnostic);
   });

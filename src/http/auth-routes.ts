@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { aadErrors, sendAadError } from '../auth/aad-errors.js';
 import type { AppRegistry } from '../auth/apps.js';
-import { GRAPH_APP_ID, GRAPH_RESOURCE } from '../auth/graph-audience.js';
+import { CLOUDS, type Cloud, graphScopesOf } from '../auth/clouds.js';
 import type { SigningKey } from '../auth/signing-key.js';
 import type { TokenIssuer } from '../auth/token-issuer.js';
 import type { Clock } from '../clock/clock.js';
@@ -14,15 +14,18 @@ export interface AuthRouteDeps {
   clock: Clock;
 }
 
-/** Resources whose `.default` scope callkeeper grants: Graph, by URL or app id. */
-const GRAPH_SCOPES = new Set([`${GRAPH_RESOURCE}/.default`, `${GRAPH_APP_ID}/.default`]);
-
 /**
  * The login authority (like login.microsoftonline.com): the client-credentials token endpoint,
  * its OpenID discovery document and the JWKS with the signing key.
  */
 export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps): void {
+  for (const cloud of CLOUDS) registerAuthority(app, deps, cloud);
+}
+
+function registerAuthority(app: FastifyInstance, deps: AuthRouteDeps, cloud: Cloud): void {
   const { apps, issuer, key, clock } = deps;
+  const scopes = graphScopesOf(cloud);
+  const prefix = cloud.prefix;
 
   const token = async (req: Req, reply: FastifyReply) => {
     const form = req.body;
@@ -47,12 +50,12 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps): v
     if (param('client_secret') !== registration.clientSecret) {
       return sendAadError(reply, aadErrors.invalidSecret({ clientId: registration.clientId }), clock);
     }
-    if (!GRAPH_SCOPES.has(scope.trim())) return sendAadError(reply, aadErrors.invalidScope({ scope: scope.slice(0, 200) }), clock);
-    return reply.header('cache-control', 'no-store, no-cache').send(await issuer.issue(registration));
+    if (!scopes.has(scope.trim())) return sendAadError(reply, aadErrors.invalidScope({ scope: scope.slice(0, 200) }), clock);
+    return reply.header('cache-control', 'no-store, no-cache').send(await issuer.issue(registration, cloud));
   };
 
   const discovery = async (req: Req) => {
-    const base = `${req.protocol}://${req.host}`;
+    const base = `${req.protocol}://${req.host}${prefix}`;
     const tenant = req.params.tenant;
     return {
       token_endpoint: `${base}/${tenant}/oauth2/v2.0/token`,
@@ -70,8 +73,8 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps): v
 
   const jwks = async () => ({ keys: [key.publicJwk] });
 
-  resource(app, '/:tenant/oauth2/v2.0/token', { POST: token });
-  resource(app, '/:tenant/v2.0/.well-known/openid-configuration', { GET: discovery });
-  resource(app, '/:tenant/discovery/v2.0/keys', { GET: jwks });
-  resource(app, '/:tenant/discovery/keys', { GET: jwks });
+  resource(app, `${prefix}/:tenant/oauth2/v2.0/token`, { POST: token });
+  resource(app, `${prefix}/:tenant/v2.0/.well-known/openid-configuration`, { GET: discovery });
+  resource(app, `${prefix}/:tenant/discovery/v2.0/keys`, { GET: jwks });
+  resource(app, `${prefix}/:tenant/discovery/keys`, { GET: jwks });
 }

@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import ms from 'ms';
-import type { AppRegistry } from '../auth/apps.js';
+import { parseAppRegistration } from '../auth/app-config.js';
+import { registerApp } from '../auth/app-store.js';
+import type { AppRegistration, AppRegistry } from '../auth/apps.js';
 import type { CallService } from '../calls/call-service.js';
 import type { CallRecord } from '../calls/call-types.js';
 import type { DueScheduler } from '../calls/due-scheduler.js';
@@ -39,6 +41,18 @@ function describe(call: CallRecord, now: number) {
 }
 
 const bad = (detail: string) => graphErrors.invalidControlRequest({ detail });
+
+function describeApp(a: AppRegistration, origin: string) {
+  return {
+    displayName: a.displayName,
+    tenantId: a.tenantId,
+    clientId: a.clientId,
+    clientSecret: a.clientSecret,
+    roles: a.roles,
+    tokenEndpoint: `${origin}/${a.tenantId}/oauth2/v2.0/token`,
+    scope: 'https://graph.microsoft.com/.default',
+  };
+}
 
 /** Parses a duration given as milliseconds (number) or text such as "45m". */
 function parseAdvance(body: unknown): number {
@@ -111,19 +125,15 @@ export function registerControlRoutes(app: FastifyInstance, deps: ControlRouteDe
     POST: async (req: Req) => describe(await service.expireNow(req.params.id), clock.now()),
   });
   resource(app, `${base}/apps`, {
+    POST: async (req, reply) => {
+      const registration = parseAppRegistration(req.body ?? {}, 'app');
+      if (apps.has(registration.clientId)) throw graphErrors.appExists({ clientId: registration.clientId });
+      await registerApp(store, apps, registration);
+      return reply.code(201).send(describeApp(registration, `${req.protocol}://${req.host}`));
+    },
     GET: async (req) => {
       const origin = `${req.protocol}://${req.host}`;
-      return {
-        value: apps.list().map((a) => ({
-          displayName: a.displayName,
-          tenantId: a.tenantId,
-          clientId: a.clientId,
-          clientSecret: a.clientSecret,
-          roles: a.roles,
-          tokenEndpoint: `${origin}/${a.tenantId}/oauth2/v2.0/token`,
-          scope: 'https://graph.microsoft.com/.default',
-        })),
-      };
+      return { value: apps.list().map((a) => describeApp(a, origin)) };
     },
   });
 }

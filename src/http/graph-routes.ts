@@ -1,16 +1,18 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppRegistry } from '../auth/apps.js';
+import { CLOUDS, type Cloud } from '../auth/clouds.js';
 import type { Principal, TokenVerifier } from '../auth/token-verifier.js';
 import { toGraphCall } from '../calls/call-resource.js';
 import type { CallService } from '../calls/call-service.js';
 import type { CallOwner } from '../calls/call-types.js';
 import { graphErrors } from '../errors/graph-errors.js';
-import { type Req, resource } from './resource.js';
+import { type Req, type ResourceOptions, resource } from './resource.js';
 import { GRAPH_JSON } from './wire.js';
 
 export interface GraphRouteDeps {
   service: CallService;
-  verifier: TokenVerifier;
+  /** One verifier per cloud: each accepts only its own cloud's tokens. */
+  verifiers: ReadonlyMap<Cloud['name'], TokenVerifier>;
   apps: AppRegistry;
 }
 
@@ -22,13 +24,16 @@ function principalOf(req: FastifyRequest): Principal {
   return req.principal;
 }
 
-function ownerOf(req: FastifyRequest): CallOwner {
+function ownerOf(req: Req): CallOwner {
   const p = principalOf(req);
   return { appId: p.appId, tenantId: p.tenantId };
 }
 
-function serviceRoot(req: FastifyRequest): string {
-  return `${req.protocol}://${req.host}/${(req.routeOptions.config as { version?: string }).version ?? 'v1.0'}`;
+/** The Graph root the client used: scheme, host, cloud prefix and version. */
+function serviceRoot(req: Req): string {
+  const path = req.url.split('?')[0] ?? '';
+  const at = path.indexOf('/communications/');
+  return `${req.protocol}://${req.host}${at >= 0 ? path.slice(0, at) : ''}`;
 }
 
 function isEmptyObject(v: unknown): boolean {
@@ -36,15 +41,12 @@ function isEmptyObject(v: unknown): boolean {
 }
 
 export function registerGraphRoutes(app: FastifyInstance, deps: GraphRouteDeps): void {
-  const { service, verifier, apps } = deps;
-  const authenticate = async (req: FastifyRequest) => {
-    req.principal = await verifier.verify(req.headers.authorization);
-  };
+  const { service, verifiers, apps } = deps;
 
-  const create = async (req: FastifyRequest, reply: FastifyReply) => {
+  const create = async (req: Req, reply: FastifyReply) => {
     const p = principalOf(req);
     const displayName = apps.find(p.appId)?.displayName ?? p.appId;
-    const call = await service.create({ appId: p.appId, tenantId: p.tenantId, displayName }, req.body);
+    const call = await service.create({ appId: p.appId, tenantId: p.tenantId, displayName, roles: p.roles }, req.body);
     const root = serviceRoot(req);
     return reply.code(201).header('location', `${root}/communications/calls/${call.id}`).type(GRAPH_JSON).send(toGraphCall(call, root));
   };
@@ -63,22 +65,35 @@ export function registerGraphRoutes(app: FastifyInstance, deps: GraphRouteDeps):
     return reply.code(200).type('text/plain').send('');
   };
 
-  for (const version of GRAPH_VERSIONS) {
-    const opts = { onRequest: authenticate, config: { version } };
-    const calls = `/${version}/communications/calls`;
+  const registerVersion = (root: string, opts: ResourceOptions) => {
+    const calls = `${root}/communications/calls`;
     resource(app, calls, { POST: create }, opts);
     resource(app, `${calls}/:id`, { GET: get, DELETE: hangUp }, opts);
     resource(app, `${calls}/:id/keepAlive`, { POST: keepAlive }, opts);
     resource(app, `${calls}/:id/microsoft.graph.keepAlive`, { POST: keepAlive }, opts);
+  };
+
+  for (const cloud of CLOUDS) {
+    // China's Graph has no calls API: its paths fall through to "segment not found".
+    const verifier = verifiers.get(cloud.name);
+    if (!cloud.callsAvailable || !verifier) continue;
+    const authenticate = async (req: FastifyRequest) => {
+      const principal = await verifier.verify(req.headers.authorization);
+      if (principal.idtyp !== 'app') throw graphErrors.delegatedToken();
+      req.principal = principal;
+    };
+    for (const version of GRAPH_VERSIONS) registerVersion(`${cloud.prefix}/${version}`, { onRequest: authenticate });
   }
 }
 
 /** The path segments callkeeper serves under a Graph version, for "segment not found" errors. */
 const KNOWN: Record<string, unknown> = { communications: { calls: { '*': { keepAlive: {}, 'microsoft.graph.keepAlive': {} } } } };
+/** A cloud without the calls API knows communications but not calls. */
+const KNOWN_WITHOUT_CALLS: Record<string, unknown> = { communications: {} };
 
-/** The first segment of a Graph path that names nothing callkeeper serves. */
-export function unknownSegment(segments: string[]): string {
-  let node: Record<string, unknown> = KNOWN;
+/** The first segment of a Graph path that names nothing callkeeper serves in that cloud. */
+export function unknownSegment(segments: string[], cloud: Cloud): string {
+  let node: Record<string, unknown> = cloud.callsAvailable ? KNOWN : KNOWN_WITHOUT_CALLS;
   for (const seg of segments) {
     const next = (node[seg] ?? node['*']) as Record<string, unknown> | undefined;
     if (!next) return seg;

@@ -95,6 +95,9 @@ export interface CallStore {
    */
   getOrInitSetting(key: string, value: string): Promise<string>;
 
+  /** Stores `value` under `key`, replacing what was there. */
+  putSetting(key: string, value: string): Promise<void>;
+
   /** Where the data lives, for people ("memory" or a path or URL). */
   readonly location: string;
 

@@ -137,6 +137,7 @@ export class SqliteCallStore implements CallStore {
       countEnded: db.prepare('SELECT count(*) FROM calls WHERE ended_at IS NOT NULL').pluck(),
       getSetting: db.prepare('SELECT value FROM settings WHERE key = ?').pluck(),
       initSetting: db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING'),
+      putSetting: db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
     };
   }
 
@@ -234,6 +235,10 @@ export class SqliteCallStore implements CallStore {
   async getOrInitSetting(key: string, value: string): Promise<string> {
     this.stmts.initSetting.run(key, value);
     return this.stmts.getSetting.get(key) as string;
+  }
+
+  async putSetting(key: string, value: string): Promise<void> {
+    this.stmts.putSetting.run(key, value);
   }
 
   async close(): Promise<void> {
