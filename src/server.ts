@@ -10,6 +10,8 @@ import { CallService } from './calls/call-service.js';
 import { DueScheduler } from './calls/due-scheduler.js';
 import { type Clock, ScaledClock } from './clock/clock.js';
 import { buildHttpApp } from './http/app.js';
+import { DEFAULT_DISPATCHER, type DispatcherOptions, NotificationDispatcher } from './notifications/dispatcher.js';
+import { NotificationSigner } from './notifications/notification-signer.js';
 import type { CallStore } from './store/call-store.js';
 import { SqliteCallStore } from './store/sqlite-store.js';
 
@@ -27,6 +29,8 @@ export interface CallkeeperConfig {
   apps: AppRegistration[];
   /** Certificate and key for the https app; none: http only. */
   tls?: { key: string; cert: string } | undefined;
+  /** Delivery of notifications to bots. */
+  notifications: DispatcherOptions;
   /** Overrides: tests pass a ManualClock or a store of their own. */
   clock?: Clock;
   store?: CallStore;
@@ -42,6 +46,7 @@ export const DEFAULTS: CallkeeperConfig = {
   endedRetentionMs: 24 * 3600_000,
   logger: { level: 'warn' },
   apps: [DEFAULT_APP],
+  notifications: DEFAULT_DISPATCHER,
 };
 
 export interface Callkeeper {
@@ -59,6 +64,8 @@ export interface Callkeeper {
   readonly verifier: TokenVerifier;
   readonly verifiers: ReadonlyMap<Cloud['name'], TokenVerifier>;
   readonly key: SigningKey;
+  readonly notifier: NotificationDispatcher;
+  readonly notificationSigner: NotificationSigner;
   readonly config: CallkeeperConfig;
   /** Starts listening; resolves with the address (http://host:port). */
   listen(host: string, port: number): Promise<string>;
@@ -93,11 +100,21 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
   let app: FastifyInstance | undefined;
   const scheduler = new DueScheduler(service, clock, { error: (obj, msg) => app?.log.error(obj, msg) });
   service.observe(scheduler);
-  const deps = { clock, store, service, scheduler, apps, issuer, verifiers, key };
+  const notificationSigner = await NotificationSigner.load(store, clock);
+  const notifier = new NotificationDispatcher(
+    store,
+    clock,
+    notificationSigner,
+    { error: (obj, msg) => app?.log.error(obj, msg) },
+    config.notifications,
+  );
+  service.observe(notifier);
+  const deps = { clock, store, service, scheduler, apps, issuer, verifiers, key, notifier, notificationSigner };
   const httpOptions = { bodyLimit: config.bodyLimit, instanceName: hostname(), logger: config.logger };
   app = buildHttpApp(deps, httpOptions);
   const tlsApp = config.tls ? buildHttpApp(deps, { ...httpOptions, https: config.tls }) : undefined;
   await scheduler.start();
+  notifier.start();
   const built = app;
 
   let closed: Promise<void> | undefined;
@@ -113,6 +130,8 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
     verifier,
     verifiers,
     key,
+    notifier,
+    notificationSigner,
     config,
     async listen(host, port) {
       return built.listen({ host, port });
@@ -126,6 +145,7 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
         await Promise.all([built.close(), tlsApp?.close()]);
         scheduler.stop();
         await scheduler.idle();
+        await notifier.stop();
         await store.close();
       })();
       return closed;

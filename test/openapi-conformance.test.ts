@@ -5,7 +5,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import { parse } from 'yaml';
 import { callBody, startServer, type TestServer } from './helpers.js';
 
-const SPEC = new URL('../../shared/graph/CloudCommunications.v1.0.yml', import.meta.url);
+const SPEC = new URL('./fixtures/graph/CloudCommunications.v1.0.yml', import.meta.url);
 
 /**
  * The PowerShell-flavoured OpenAPI declares `additionalProperties: {type: object}` everywhere,

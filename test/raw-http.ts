@@ -26,6 +26,9 @@ export function rawRequest(base: string, request: string | Buffer): Promise<RawR
       }
       resolve({ status: Number(statusLine?.split(' ')[1]), headers, body: split < 0 ? '' : text.slice(split + 4) });
     });
-    socket.end(request);
+    // Write without half-closing: a client's FIN while its request is in flight makes Node
+    // drop the request. The requests carry `Connection: close`, so the server ends the socket.
+    socket.write(request);
+    socket.setTimeout(5_000, () => socket.end());
   });
 }

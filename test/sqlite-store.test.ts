@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { KEEPALIVE_TIMEOUT_RESULT } from '../src/calls/call-types.js';
+import { KEEPALIVE_TIMEOUT_RESULT, UNANSWERED_RESULT } from '../src/calls/call-types.js';
 import { SqliteCallStore } from '../src/store/sqlite-store.js';
 import { tempDir } from './helpers.js';
 import { storeContract } from './store-contract.js';
@@ -34,7 +34,8 @@ test('SQLite on disk: a second store opened on the same file sees every acknowle
     const b = new SqliteCallStore({ dataDir: dir.path });
     assert.equal((await b.get('c1'))?.deadline, 150);
     // Claims are exclusive across connections too.
-    const [x, y] = await Promise.all([a.expireDue(150, 10, KEEPALIVE_TIMEOUT_RESULT), b.expireDue(150, 10, KEEPALIVE_TIMEOUT_RESULT)]);
+    const results = { keepAlive: KEEPALIVE_TIMEOUT_RESULT, unanswered: UNANSWERED_RESULT };
+    const [x, y] = await Promise.all([a.expireDue(150, 10, results), b.expireDue(150, 10, results)]);
     assert.equal(x.length + y.length, 1);
     await a.close();
     await b.close();

@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { KEEPALIVE_TIMEOUT_RESULT, type ResultInfo } from '../src/calls/call-types.js';
+import { KEEPALIVE_TIMEOUT_RESULT, type ResultInfo, UNANSWERED_RESULT } from '../src/calls/call-types.js';
 import { type CallStore, DuplicateCallError, type NewCall } from '../src/store/call-store.js';
 
 const A = { appId: 'app-a', tenantId: 'tenant-1' };
 const B = { appId: 'app-b', tenantId: 'tenant-1' };
 const T0 = Date.UTC(2026, 0, 1);
-const HANGUP: ResultInfo = { code: 200, subcode: 5001, message: 'bye' };
+const HANGUP: ResultInfo = { code: 200, subcode: 7000, message: 'bye' };
+const RESULTS = { keepAlive: KEEPALIVE_TIMEOUT_RESULT, unanswered: UNANSWERED_RESULT };
 
 function newCall(overrides: Partial<NewCall> = {}): NewCall {
   return {
@@ -94,10 +95,7 @@ export function storeContract(name: string, open: () => Promise<CallStore>): voi
       const base = T0 + 1_000_000;
       const calls = [3, 1, 2, 9].map((k) => newCall({ createdAt: base, deadline: base + k * 1000, establishAt: null }));
       for (const c of calls) await store.create(c);
-      const [first, second] = await Promise.all([
-        store.expireDue(base + 3000, 2, KEEPALIVE_TIMEOUT_RESULT),
-        store.expireDue(base + 3000, 2, KEEPALIVE_TIMEOUT_RESULT),
-      ]);
+      const [first, second] = await Promise.all([store.expireDue(base + 3000, 2, RESULTS), store.expireDue(base + 3000, 2, RESULTS)]);
       const claimed = [...first, ...second];
       const mine = claimed;
       assert.equal(mine.length, 3, 'the three due calls, each claimed once');
@@ -109,10 +107,7 @@ export function storeContract(name: string, open: () => Promise<CallStore>): voi
       }
       const notDue = calls.find((c) => c.deadline === base + 9000);
       assert.equal((await store.get(notDue?.id ?? ''))?.state, 'establishing');
-      assert.equal(
-        (await store.expireDue(base + 3000, 10, KEEPALIVE_TIMEOUT_RESULT)).filter((c) => calls.some((x) => x.id === c.id)).length,
-        0,
-      );
+      assert.equal((await store.expireDue(base + 3000, 10, RESULTS)).filter((c) => calls.some((x) => x.id === c.id)).length, 0);
     });
 
     test('establishDue moves due establishing calls to established, once', async () => {
@@ -139,7 +134,7 @@ export function storeContract(name: string, open: () => Promise<CallStore>): voi
         await fresh.create(newCall({ deadline: T0 + 50, establishAt: T0 + 20 }));
         await fresh.create(newCall({ deadline: T0 + 40, establishAt: null }));
         assert.deepEqual(await fresh.nextDue(), { deadline: T0 + 40, establishAt: T0 + 20 });
-        await fresh.expireDue(T0 + 40, 10, KEEPALIVE_TIMEOUT_RESULT);
+        await fresh.expireDue(T0 + 40, 10, RESULTS);
         assert.deepEqual(await fresh.nextDue(), { deadline: T0 + 50, establishAt: T0 + 20, oldestEndedAt: T0 + 40 });
       } finally {
         await fresh.close();
@@ -187,6 +182,141 @@ export function storeContract(name: string, open: () => Promise<CallStore>): voi
         assert.equal((await fresh.list({ limit: 100, state: 'active' })).calls.length, 6);
         assert.equal((await fresh.list({ limit: 100, appId: 'app-b' })).calls.length, 3);
         assert.deepEqual(await fresh.counts(), { active: 6, ended: 1 });
+      } finally {
+        await fresh.close();
+      }
+    });
+
+    test('every transition queues its notifications in the same step, in order', async () => {
+      const fresh = await open();
+      try {
+        const c = newCall({ deadline: T0 + 45_000, establishAt: T0 + 1_000 });
+        await fresh.create(c);
+        await fresh.establishDue(T0 + 1_000, 10);
+        await fresh.end(c.id, A, T0 + 2_000, HANGUP);
+        const queued = (await fresh.listDeliveries({ callId: c.id, limit: 10 })).reverse();
+        assert.deepEqual(
+          queued.map((e) => `${e.notification.changeType}/${String(e.notification.resourceData.state)}`),
+          ['updated/establishing', 'updated/established', 'updated/terminating', 'deleted/terminated'],
+        );
+        assert.ok(queued.every((e) => e.status === 'pending' && e.callbackUri === 'https://bot/cb' && e.attempts === 0));
+        assert.deepEqual(queued[3]?.notification.resourceData.resultInfo, { '@odata.type': '#microsoft.graph.resultInfo', ...HANGUP });
+      } finally {
+        await fresh.close();
+      }
+    });
+
+    test('claimDeliveries hands out one notification per call at a time, in order, each to one claimer', async () => {
+      const fresh = await open();
+      try {
+        const c1 = newCall({ establishAt: null });
+        const c2 = newCall({ establishAt: null });
+        await fresh.create(c1);
+        await fresh.create(c2);
+        await fresh.end(c1.id, A, T0 + 5, HANGUP);
+        const [x, y] = await Promise.all([fresh.claimDeliveries(T0 + 5, 10, T0 + 1_000), fresh.claimDeliveries(T0 + 5, 10, T0 + 1_000)]);
+        const claimed = [...x, ...y];
+        assert.equal(claimed.length, 2, 'the head of each call, once');
+        assert.deepEqual(new Set(claimed.map((e) => e.callId)), new Set([c1.id, c2.id]));
+        assert.ok(claimed.every((e) => e.notification.resourceData.state === 'establishing'));
+        assert.deepEqual(await fresh.claimDeliveries(T0 + 5, 10, T0 + 1_000), [], 'leased heads block their calls');
+        const head1 = claimed.find((e) => e.callId === c1.id);
+        assert.ok(head1);
+        await fresh.finishDelivery(
+          head1.seq,
+          { attempt: 1, at: T0 + 6, statusCode: 202, latencyMs: 1, error: null, outcome: 'delivered' },
+          { status: 'delivered' },
+        );
+        const next = await fresh.claimDeliveries(T0 + 6, 10, T0 + 1_000);
+        assert.deepEqual(
+          next.map((e) => e.notification.resourceData.state),
+          ['terminating'],
+        );
+        // A claimer that died: its lease runs out and the entry comes back.
+        const again = await fresh.claimDeliveries(T0 + 1_000, 10, T0 + 2_000);
+        assert.ok(again.some((e) => e.callId === c2.id));
+      } finally {
+        await fresh.close();
+      }
+    });
+
+    test('finishDelivery records attempts; retries wait their time; dead and delivered leave the queue', async () => {
+      const fresh = await open();
+      try {
+        const c = newCall({ establishAt: null });
+        await fresh.create(c);
+        const [e] = await fresh.claimDeliveries(T0, 10, T0 + 100);
+        assert.ok(e);
+        await fresh.finishDelivery(
+          e.seq,
+          { attempt: 1, at: T0, statusCode: 503, latencyMs: 2.5, error: 'HTTP 503', outcome: 'retry' },
+          { status: 'pending', nextAttemptAt: T0 + 500 },
+        );
+        assert.equal(await fresh.nextDeliveryAt(), T0 + 500);
+        assert.deepEqual(await fresh.claimDeliveries(T0 + 499, 10, T0 + 600), []);
+        const [retry] = await fresh.claimDeliveries(T0 + 500, 10, T0 + 600);
+        assert.equal(retry?.attempts, 1);
+        await fresh.finishDelivery(
+          e.seq,
+          { attempt: 2, at: T0 + 500, statusCode: null, latencyMs: 3, error: 'ECONNREFUSED', outcome: 'dead' },
+          { status: 'dead' },
+        );
+        const [listed] = await fresh.listDeliveries({ callId: c.id, limit: 10 });
+        assert.equal(listed?.status, 'dead');
+        assert.deepEqual(
+          listed?.attemptLog.map((a) => [a.attempt, a.statusCode, a.error, a.outcome]),
+          [
+            [1, 503, 'HTTP 503', 'retry'],
+            [2, null, 'ECONNREFUSED', 'dead'],
+          ],
+        );
+        assert.equal(await fresh.nextDeliveryAt(), undefined);
+        assert.equal((await fresh.listDeliveries({ status: 'dead', limit: 10 })).length, 1);
+      } finally {
+        await fresh.close();
+      }
+    });
+
+    test('incoming calls: answered only while incoming; reject/redirect end only incoming calls; unanswered expiry', async () => {
+      const fresh = await open();
+      try {
+        const ring = () => newCall({ state: 'incoming', direction: 'incoming', deadline: T0 + 15_000, establishAt: null });
+        const answered = ring();
+        await fresh.create(answered);
+        const a = await fresh.answer(answered.id, A, T0 + 1, {
+          deadline: T0 + 1 + 45_000,
+          establishAt: T0 + 1_001,
+          resource: { callbackUri: 'https://bot/answer' },
+        });
+        assert.equal(a?.state, 'establishing');
+        assert.equal(a?.deadline, T0 + 45_001);
+        assert.equal(a?.resource.callbackUri, 'https://bot/answer');
+        assert.equal(
+          await fresh.answer(answered.id, A, T0 + 2, { deadline: T0 + 9, establishAt: T0 + 9, resource: {} }),
+          undefined,
+          'not twice',
+        );
+        assert.equal(await fresh.end(answered.id, A, T0 + 2, HANGUP, 'incoming'), undefined, 'no longer incoming');
+        const rejected = ring();
+        await fresh.create(rejected);
+        assert.equal(
+          await fresh.answer(rejected.id, B, T0 + 1, { deadline: T0 + 9, establishAt: T0 + 9, resource: {} }),
+          undefined,
+          'owner only',
+        );
+        assert.equal((await fresh.end(rejected.id, A, T0 + 1, HANGUP, 'incoming'))?.state, 'terminated');
+        const unanswered = ring();
+        await fresh.create(unanswered);
+        const expired = await fresh.expireDue(T0 + 15_000, 10, RESULTS);
+        assert.deepEqual(
+          expired.map((c) => [c.id, c.resultInfo]),
+          [[unanswered.id, UNANSWERED_RESULT]],
+        );
+        const queued = (await fresh.listDeliveries({ callId: unanswered.id, limit: 10 })).reverse();
+        assert.deepEqual(
+          queued.map((e) => `${e.notification.changeType}/${String(e.notification.resourceData.state)}`),
+          ['created/incoming', 'updated/terminating', 'deleted/terminated'],
+        );
       } finally {
         await fresh.close();
       }

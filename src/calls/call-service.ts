@@ -4,8 +4,19 @@ import type { Clock } from '../clock/clock.js';
 import { graphErrors } from '../errors/graph-errors.js';
 import type { CallStore } from '../store/call-store.js';
 import type { CallObserver, ChangeType } from './call-events.js';
-import { APP_HANGUP_RESULT, type CallOwner, type CallRecord, KEEPALIVE_TIMEOUT_RESULT } from './call-types.js';
+import {
+  ANSWER_WINDOW_MS,
+  APP_HANGUP_RESULT,
+  type CallOwner,
+  type CallRecord,
+  KEEPALIVE_TIMEOUT_RESULT,
+  REDIRECTED_RESULT,
+  REJECT_RESULTS,
+  REMOTE_HANGUP_RESULT,
+  UNANSWERED_RESULT,
+} from './call-types.js';
 import { validateCreateCall } from './validate-create.js';
+import { validateAnswer, validateIncoming, validateRedirect, validateReject } from './validate-incoming.js';
 
 export interface CallServiceConfig {
   /** A call ends this long after its start or last successful keepAlive (Graph: 45 min). */
@@ -105,6 +116,81 @@ export class CallService {
     return ended;
   }
 
+  /**
+   * Control API: a call rings the bot. The bot learns of it by a `created` notification and has
+   * ANSWER_WINDOW_MS to answer, reject or redirect it; unanswered, it ends.
+   */
+  async ring(input: unknown): Promise<CallRecord> {
+    const ring = validateIncoming(input, { strictCallbackUri: this.config.strictCallbackUri });
+    const now = this.clock.now();
+    const call: CallRecord = {
+      id: randomUUID(),
+      owner: { appId: ring.appId, tenantId: ring.tenantId },
+      state: 'incoming',
+      direction: 'incoming',
+      createdAt: now,
+      lastKeepAliveAt: null,
+      deadline: now + ANSWER_WINDOW_MS,
+      establishAt: null,
+      endedAt: null,
+      resultInfo: null,
+      resource: { ...ring.resource, tenantId: ring.tenantId, myParticipantId: randomUUID(), callChainId: randomUUID() },
+    };
+    await this.store.create({
+      id: call.id,
+      owner: call.owner,
+      state: 'incoming',
+      direction: 'incoming',
+      createdAt: now,
+      deadline: now + ANSWER_WINDOW_MS,
+      establishAt: null,
+      resource: call.resource,
+    });
+    this.emit(call, 'created');
+    return call;
+  }
+
+  /** The bot answers an incoming call (POST .../answer). From then on it lives like an outgoing call. */
+  async answer(owner: CallOwner, id: string, input: unknown): Promise<void> {
+    const resource = validateAnswer(input, { strictCallbackUri: this.config.strictCallbackUri });
+    const now = this.clock.now();
+    const answered = await this.store.answer(id, owner, now, {
+      deadline: now + this.config.keepAliveTimeoutMs,
+      establishAt: now + this.config.establishDelayMs,
+      resource,
+    });
+    if (!answered) throw await this.notIncoming(owner, id);
+    this.emit(answered, 'updated');
+  }
+
+  async reject(owner: CallOwner, id: string, input: unknown): Promise<void> {
+    const reason = validateReject(input);
+    const ended = await this.store.end(id, owner, this.clock.now(), REJECT_RESULTS[reason], 'incoming');
+    if (!ended) throw await this.notIncoming(owner, id);
+    this.emit(ended, 'deleted');
+  }
+
+  async redirect(owner: CallOwner, id: string, input: unknown): Promise<void> {
+    validateRedirect(input);
+    const ended = await this.store.end(id, owner, this.clock.now(), REDIRECTED_RESULT, 'incoming');
+    if (!ended) throw await this.notIncoming(owner, id);
+    this.emit(ended, 'deleted');
+  }
+
+  /** Control API: the other party hangs up. */
+  async remoteHangUp(id: string): Promise<CallRecord> {
+    const ended = await this.store.end(id, null, this.clock.now(), REMOTE_HANGUP_RESULT);
+    if (!ended) throw graphErrors.callNotFound();
+    this.emit(ended, 'deleted');
+    return ended;
+  }
+
+  /** 404 if the call is not the owner's live call; 400 if it is, but no longer incoming. */
+  private async notIncoming(owner: CallOwner, id: string) {
+    const live = await this.store.findLive(id, owner, this.clock.now());
+    return live ? graphErrors.callNotIncoming({ state: live.state }) : graphErrors.callNotFound();
+  }
+
   /** Control API: end a live call now, as if its keepAlive deadline had passed. */
   async expireNow(id: string): Promise<CallRecord> {
     const ended = await this.store.end(id, null, this.clock.now(), KEEPALIVE_TIMEOUT_RESULT);
@@ -128,7 +214,7 @@ export class CallService {
       if (batch.length < BATCH) break;
     }
     for (;;) {
-      const batch = await this.store.expireDue(now, BATCH, KEEPALIVE_TIMEOUT_RESULT);
+      const batch = await this.store.expireDue(now, BATCH, { keepAlive: KEEPALIVE_TIMEOUT_RESULT, unanswered: UNANSWERED_RESULT });
       for (const call of batch) this.emit(call, 'deleted');
       changed += batch.length;
       if (batch.length < BATCH) break;

@@ -49,12 +49,40 @@ export const KEEPALIVE_TIMEOUT_RESULT: ResultInfo = {
   message: 'Keep Alive timeout, cleaned up inactive call.',
 };
 
-/**
- * The end of a call the bot hung up (DELETE). No public source shows Graph's exact values;
- * see docs/decisions.md.
- */
+/** The bot hung up (DELETE): Graph's documented call-end reason 200/7000. */
 export const APP_HANGUP_RESULT: ResultInfo = {
   code: 200,
-  subcode: 5001,
-  message: 'Call ended by the application.',
+  subcode: 7000,
+  message: 'The conversation has ended by bot.',
 };
+
+/** The other party hung up: Graph's documented call-end reason 200/18503. */
+export const REMOTE_HANGUP_RESULT: ResultInfo = {
+  code: 200,
+  subcode: 18503,
+  message: 'The other participant in peer-to-peer call, left the conversation.',
+};
+
+/** An incoming call the bot did not answer in time (documented 408/10057). */
+export const UNANSWERED_RESULT: ResultInfo = {
+  code: 408,
+  subcode: 10057,
+  message: 'Call timed out due to no signaling from callee endpoints.',
+};
+
+/** The bot rejected an incoming call: the SIP status for its reason (see docs/decisions.md). */
+export const REJECT_RESULTS: Readonly<Record<'none' | 'busy' | 'forbidden', ResultInfo>> = {
+  none: { code: 603, subcode: 0, message: 'The call was declined by the application.' },
+  busy: { code: 486, subcode: 0, message: 'The application is busy.' },
+  forbidden: { code: 403, subcode: 0, message: 'The application refused the call.' },
+};
+
+/** The bot redirected an incoming call elsewhere: its leg ends. */
+export const REDIRECTED_RESULT: ResultInfo = {
+  code: 302,
+  subcode: 0,
+  message: 'The call was redirected by the application.',
+};
+
+/** How long the bot has to answer an incoming call (FACTS.md §4). */
+export const ANSWER_WINDOW_MS = 15_000;

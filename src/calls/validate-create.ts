@@ -75,6 +75,63 @@ function odataType(v: Record<string, unknown>): string | undefined {
   return typeof t === 'string' ? t.replace(/^#/, '') : undefined;
 }
 
+/** callbackUri: https, or (unless strict) http to a loopback host. Returns it. */
+export function validateCallbackUri(cb: unknown, strict: boolean): string {
+  if (cb === undefined || cb === null || cb === '') throw bad("Property 'callbackUri' is required.");
+  if (typeof cb !== 'string') throw bad("Property 'callbackUri' must be a string.");
+  let url: URL;
+  try {
+    url = new URL(cb);
+  } catch {
+    throw bad(`Property 'callbackUri' is not a valid absolute URL: '${cb.slice(0, 200)}'.`);
+  }
+  const httpsOnly = "Property 'callbackUri' must be an https URL";
+  if (url.protocol !== 'https:') {
+    if (url.protocol !== 'http:' || strict || !isLoopback(url.hostname)) {
+      throw bad(strict ? `${httpsOnly}.` : `${httpsOnly} (http is accepted only to a loopback host).`);
+    }
+  }
+  return cb;
+}
+
+/** A non-empty array of Graph modalities. */
+export function validateModalities(modalities: unknown, name: string): string[] {
+  if (modalities === undefined || modalities === null) throw bad(`Property '${name}' is required.`);
+  if (!Array.isArray(modalities) || modalities.length === 0) throw bad(`Property '${name}' must be a non-empty array.`);
+  for (const [i, m] of modalities.entries()) {
+    if (typeof m !== 'string' || !MODALITIES.has(m)) {
+      throw bad(
+        `Property '${name}[${i}]' has an invalid value '${String(m)}'; expected one of audio, video, videoBasedScreenSharing, data.`,
+      );
+    }
+  }
+  return modalities as string[];
+}
+
+/** serviceHostedMediaConfig, or appHostedMediaConfig with its blob. Returns it. */
+export function validateMediaConfig(media: unknown): Record<string, unknown> {
+  if (media === undefined || media === null) throw bad("Property 'mediaConfig' is required.");
+  if (!isObject(media)) throw bad("Property 'mediaConfig' must be an object.");
+  const mediaType = odataType(media);
+  if (mediaType !== SERVICE_HOSTED && mediaType !== APP_HOSTED) {
+    throw bad(
+      "Property 'mediaConfig.@odata.type' must be '#microsoft.graph.serviceHostedMediaConfig' or '#microsoft.graph.appHostedMediaConfig'.",
+    );
+  }
+  if (mediaType === APP_HOSTED && (typeof media.blob !== 'string' || media.blob === '')) {
+    throw bad("Property 'mediaConfig.blob' is required for app-hosted media.");
+  }
+  if (
+    mediaType === SERVICE_HOSTED &&
+    media.preFetchMedia !== undefined &&
+    media.preFetchMedia !== null &&
+    !Array.isArray(media.preFetchMedia)
+  ) {
+    throw bad("Property 'mediaConfig.preFetchMedia' must be an array.");
+  }
+  return media;
+}
+
 function isLoopback(hostname: string): boolean {
   const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
   return h === 'localhost' || h.endsWith('.localhost') || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
@@ -100,58 +157,16 @@ export function validateCreateCall(input: unknown, opts: ValidateOptions): Valid
   if (type !== undefined && type !== 'microsoft.graph.call')
     throw bad(`Invalid @odata.type '${String(input['@odata.type'])}': expected '#microsoft.graph.call'.`);
 
-  const cb = input.callbackUri;
-  if (cb === undefined || cb === null || cb === '') throw bad("Property 'callbackUri' is required.");
-  if (typeof cb !== 'string') throw bad("Property 'callbackUri' must be a string.");
-  let url: URL;
-  try {
-    url = new URL(cb);
-  } catch {
-    throw bad(`Property 'callbackUri' is not a valid absolute URL: '${cb.slice(0, 200)}'.`);
-  }
-  const httpsOnly = "Property 'callbackUri' must be an https URL";
-  if (url.protocol !== 'https:') {
-    if (url.protocol !== 'http:' || opts.strictCallbackUri || !isLoopback(url.hostname)) {
-      throw bad(opts.strictCallbackUri ? `${httpsOnly}.` : `${httpsOnly} (http is accepted only to a loopback host).`);
-    }
-  }
+  validateCallbackUri(input.callbackUri, opts.strictCallbackUri);
 
-  const modalities = input.requestedModalities;
-  if (modalities === undefined || modalities === null) throw bad("Property 'requestedModalities' is required.");
-  if (!Array.isArray(modalities) || modalities.length === 0) throw bad("Property 'requestedModalities' must be a non-empty array.");
-  for (const [i, m] of modalities.entries()) {
-    if (typeof m !== 'string' || !MODALITIES.has(m)) {
-      throw bad(
-        `Property 'requestedModalities[${i}]' has an invalid value '${String(m)}'; expected one of audio, video, videoBasedScreenSharing, data.`,
-      );
-    }
-  }
+  validateModalities(input.requestedModalities, 'requestedModalities');
 
-  const media = input.mediaConfig;
-  if (media === undefined || media === null) throw bad("Property 'mediaConfig' is required.");
-  if (!isObject(media)) throw bad("Property 'mediaConfig' must be an object.");
-  const mediaType = odataType(media);
-  if (mediaType !== SERVICE_HOSTED && mediaType !== APP_HOSTED) {
-    throw bad(
-      "Property 'mediaConfig.@odata.type' must be '#microsoft.graph.serviceHostedMediaConfig' or '#microsoft.graph.appHostedMediaConfig'.",
-    );
-  }
-  if (mediaType === APP_HOSTED && (typeof media.blob !== 'string' || media.blob === '')) {
-    throw bad("Property 'mediaConfig.blob' is required for app-hosted media.");
-  }
-  if (
-    mediaType === SERVICE_HOSTED &&
-    media.preFetchMedia !== undefined &&
-    media.preFetchMedia !== null &&
-    !Array.isArray(media.preFetchMedia)
-  ) {
-    throw bad("Property 'mediaConfig.preFetchMedia' must be an array.");
-  }
+  const mediaType = odataType(validateMediaConfig(input.mediaConfig));
 
   const targets = input.targets;
   if (targets !== undefined && targets !== null) {
     if (!Array.isArray(targets)) throw bad("Property 'targets' must be an array.");
-    for (const [i, t] of targets.entries()) validateTarget(t, i);
+    for (const [i, t] of targets.entries()) validateTarget(t, `targets[${i}]`);
   }
   const meetingInfo = input.meetingInfo;
   if (meetingInfo !== undefined && meetingInfo !== null && !isObject(meetingInfo)) throw bad("Property 'meetingInfo' must be an object.");
@@ -183,8 +198,8 @@ export function validateCreateCall(input: unknown, opts: ValidateOptions): Valid
   };
 }
 
-function validateTarget(t: unknown, i: number): void {
-  const where = `targets[${i}]`;
+/** An invitationParticipantInfo (or participantInfo): an identity set naming someone with an id. */
+export function validateTarget(t: unknown, where: string): void {
   if (!isObject(t)) throw bad(`Property '${where}' must be an invitationParticipantInfo object.`);
   const identity = t.identity;
   if (!isObject(identity)) throw bad(`Property '${where}.identity' is required (an identitySet).`);

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../auth/app-config.js';
 import { CALLS_ROLES, DEFAULT_APP } from '../auth/apps.js';
 import { wallTime } from '../clock/clock.js';
+import { DEFAULT_DISPATCHER } from '../notifications/dispatcher.js';
 import { createCallkeeper, DEFAULTS } from '../server.js';
 import { loadOrCreateTls, type TlsMaterial } from '../tls/certificates.js';
 import { parseDuration } from './duration.js';
@@ -30,6 +31,9 @@ Options:
                                 (default <data>/tls; with --memory, $TMPDIR/callkeeper-tls)
   --config <file>               app registrations: {"apps":[{tenantId, clientId, clientSecret,
                                 roles, displayName}]} (the default app is always there)
+  --notify-timeout <dur>        limit of one notification request (default 10s, wall clock)
+  --notify-retry-for <dur>      retry a failing notification this long, then dead-letter it
+                                (default 1h, virtual time)
   --strict                      Graph's callbackUri rule exactly: https only (by default
                                 http to a loopback host is accepted too)
   --body-limit <bytes>          largest accepted request body (default 1048576)
@@ -50,6 +54,8 @@ export async function serve(argv: string[]): Promise<void> {
       'establish-delay': { type: 'string', default: '1s' },
       strict: { type: 'boolean', default: false },
       'https-port': { type: 'string', default: '4546' },
+      'notify-timeout': { type: 'string', default: '10s' },
+      'notify-retry-for': { type: 'string', default: '1h' },
       'no-https': { type: 'boolean', default: false },
       cert: { type: 'string' },
       key: { type: 'string' },
@@ -99,6 +105,11 @@ export async function serve(argv: string[]): Promise<void> {
     logger: { level: values['log-level'] },
     apps,
     tls: tls && { cert: tls.cert, key: tls.key },
+    notifications: {
+      ...DEFAULT_DISPATCHER,
+      requestTimeoutMs: parseDuration(values['notify-timeout'], '--notify-timeout'),
+      retry: { ...DEFAULT_DISPATCHER.retry, retryForMs: parseDuration(values['notify-retry-for'], '--notify-retry-for') },
+    },
   });
   const address = await ck.listen(values.host, port);
   const tlsAddress = tls ? await ck.listenTls(values.host, httpsPort) : undefined;
@@ -110,6 +121,7 @@ export async function serve(argv: string[]): Promise<void> {
     `  Token        ${tlsAddress ?? address}/{tenant}/oauth2/v2.0/token  (authority: ${tlsAddress ?? address})`,
     `  Clouds       global at /, US Gov L4 at /usgov, US Gov L5 (DoD) at /dod, China at /china`,
     `  Control API  ${address}/_callkeeper`,
+    `  Bot tokens   ${address}/botframework/v1/.well-known/openidconfiguration  (validates notifications)`,
     `  Data         ${ck.store.location === 'memory' ? 'in memory (nothing is written to disk)' : ck.store.location}`,
     `  keepAlive timeout ${values['keepalive-timeout']}, time scale ${timeScale}x`,
   ];

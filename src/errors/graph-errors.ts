@@ -65,6 +65,12 @@ export const graphErrors = {
     'Insufficient enterprise tenant permissions, cannot access this API. This call needs one of these application permissions: {needed}.',
     'The app lacks the application permission the kind of call needs (see README, Permissions).',
   ),
+  callNotIncoming: define(
+    400,
+    'BadRequest',
+    "The call is in state '{state}'; only an incoming call can be answered, rejected or redirected.",
+    'answer, reject or redirect on a call that is not (or no longer) incoming.',
+  ),
   appExists: define(
     409,
     'Conflict',

@@ -9,11 +9,14 @@ import type { CallService } from '../calls/call-service.js';
 import type { DueScheduler } from '../calls/due-scheduler.js';
 import type { Clock } from '../clock/clock.js';
 import { type GraphError, graphErrors } from '../errors/graph-errors.js';
+import type { NotificationDispatcher } from '../notifications/dispatcher.js';
+import type { NotificationSigner } from '../notifications/notification-signer.js';
 import type { CallStore } from '../store/call-store.js';
 import { registerAuthRoutes } from './auth-routes.js';
 import { registerBodyParsers } from './body-parsers.js';
 import { registerControlRoutes } from './control-routes.js';
 import { registerGraphRoutes, unknownSegment } from './graph-routes.js';
+import { registerNotificationRoutes } from './notification-routes.js';
 import './request-context.js';
 import { clientErrorResponder, diagnosticHeader, sendGraphError, setWireHeaders, toGraphError } from './wire.js';
 
@@ -26,6 +29,8 @@ export interface HttpDeps {
   issuer: TokenIssuer;
   verifiers: ReadonlyMap<Cloud['name'], TokenVerifier>;
   key: SigningKey;
+  notifier: NotificationDispatcher;
+  notificationSigner: NotificationSigner;
 }
 
 export interface HttpOptions {
@@ -96,5 +101,6 @@ export function buildHttpApp(deps: HttpDeps, opts: HttpOptions): FastifyInstance
   registerGraphRoutes(app, deps);
   registerAuthRoutes(app, deps);
   registerControlRoutes(app, deps);
+  registerNotificationRoutes(app, deps);
   return app;
 }

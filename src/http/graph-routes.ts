@@ -65,12 +65,28 @@ export function registerGraphRoutes(app: FastifyInstance, deps: GraphRouteDeps):
     return reply.code(200).type('text/plain').send('');
   };
 
+  const incomingAction = (act: (owner: CallOwner, id: string, body: unknown) => Promise<void>) => async (req: Req, reply: FastifyReply) => {
+    await act(ownerOf(req), req.params.id, req.body);
+    return reply.code(202).send();
+  };
+  const answer = incomingAction((o, id, b) => service.answer(o, id, b));
+  const reject = incomingAction((o, id, b) => service.reject(o, id, b));
+  const redirect = incomingAction((o, id, b) => service.redirect(o, id, b));
+
   const registerVersion = (root: string, opts: ResourceOptions) => {
     const calls = `${root}/communications/calls`;
     resource(app, calls, { POST: create }, opts);
     resource(app, `${calls}/:id`, { GET: get, DELETE: hangUp }, opts);
     resource(app, `${calls}/:id/keepAlive`, { POST: keepAlive }, opts);
     resource(app, `${calls}/:id/microsoft.graph.keepAlive`, { POST: keepAlive }, opts);
+    for (const [name, handler] of [
+      ['answer', answer],
+      ['reject', reject],
+      ['redirect', redirect],
+    ] as const) {
+      resource(app, `${calls}/:id/${name}`, { POST: handler }, opts);
+      resource(app, `${calls}/:id/microsoft.graph.${name}`, { POST: handler }, opts);
+    }
   };
 
   for (const cloud of CLOUDS) {
@@ -87,7 +103,19 @@ export function registerGraphRoutes(app: FastifyInstance, deps: GraphRouteDeps):
 }
 
 /** The path segments callkeeper serves under a Graph version, for "segment not found" errors. */
-const KNOWN: Record<string, unknown> = { communications: { calls: { '*': { keepAlive: {}, 'microsoft.graph.keepAlive': {} } } } };
+const ACTIONS = ['keepAlive', 'answer', 'reject', 'redirect'];
+const KNOWN: Record<string, unknown> = {
+  communications: {
+    calls: {
+      '*': Object.fromEntries(
+        ACTIONS.flatMap((a) => [
+          [a, {}],
+          [`microsoft.graph.${a}`, {}],
+        ]),
+      ),
+    },
+  },
+};
 /** A cloud without the calls API knows communications but not calls. */
 const KNOWN_WITHOUT_CALLS: Record<string, unknown> = { communications: {} };
 

@@ -1,3 +1,4 @@
+import type { CallNotification } from '../calls/call-notifications.js';
 import type { CallOwner, CallRecord, CallState, ResultInfo } from '../calls/call-types.js';
 
 export interface NewCall {
@@ -9,6 +10,53 @@ export interface NewCall {
   deadline: number;
   establishAt: number | null;
   resource: Record<string, unknown>;
+}
+
+/** Results an expiry sweep stamps: a missed keepAlive, or an incoming call nobody answered. */
+export interface ExpiryResults {
+  keepAlive: ResultInfo;
+  unanswered: ResultInfo;
+}
+
+/** What the bot answered to an incoming call. */
+export interface Answer {
+  deadline: number;
+  establishAt: number;
+  /** Properties the answer sets on the call (callbackUri, mediaConfig, acceptedModalities). */
+  resource: Record<string, unknown>;
+}
+
+/** A notification waiting in, or gone through, the outbox. */
+export interface OutboxEntry {
+  seq: number;
+  callId: string;
+  owner: CallOwner;
+  callbackUri: string;
+  notification: CallNotification;
+  createdAt: number;
+  status: 'pending' | 'delivered' | 'dead';
+  attempts: number;
+  nextAttemptAt: number;
+  lastStatusCode: number | null;
+  lastError: string | null;
+  deliveredAt: number | null;
+}
+
+export interface DeliveryAttempt {
+  attempt: number;
+  at: number;
+  statusCode: number | null;
+  latencyMs: number;
+  error: string | null;
+  outcome: 'delivered' | 'retry' | 'dead';
+}
+
+export type DeliveryOutcome = { status: 'delivered' } | { status: 'pending'; nextAttemptAt: number } | { status: 'dead' };
+
+export interface DeliveryQuery {
+  callId?: string;
+  status?: OutboxEntry['status'];
+  limit: number;
 }
 
 export interface ListQuery {
@@ -40,7 +88,11 @@ export interface NextDue {
  * The shared contract tests in test/store-contract.ts hold every implementation to this.
  */
 export interface CallStore {
-  /** Stores a new call. Rejects with DuplicateCallError if the id exists. */
+  /**
+   * Stores a new call, outgoing (establishing) or incoming (state incoming, deadline = when an
+   * unanswered call ends), with its notifications (`notificationsFor.created`) in the outbox, in
+   * one transaction. Rejects with DuplicateCallError if the id exists.
+   */
   create(call: NewCall): Promise<void>;
 
   /**
@@ -62,25 +114,58 @@ export interface CallStore {
 
   /**
    * Ends a live call (owner-checked unless `owner` is null, which the control API uses):
-   * state terminated, endedAt = now, resultInfo = result. Returns the ended call, or
-   * undefined if it was not live; exactly one of several concurrent ends wins.
+   * state terminated, endedAt = now, resultInfo = result, and queues `notificationsFor.ended`.
+   * With `onlyState`, only a call in that state ends (rejecting or redirecting needs `incoming`).
+   * Returns the ended call, or undefined if it was not live (or not in that state); exactly one
+   * of several concurrent ends wins.
    */
-  end(id: string, owner: CallOwner | null, now: number, result: ResultInfo): Promise<CallRecord | undefined>;
+  end(id: string, owner: CallOwner | null, now: number, result: ResultInfo, onlyState?: CallState): Promise<CallRecord | undefined>;
+
+  /**
+   * The bot answers a live incoming call: it becomes establishing with the answer's deadline,
+   * establishAt and properties, and `notificationsFor.answered` is queued. Undefined (no change)
+   * unless the call is live, the owner's, and incoming.
+   */
+  answer(id: string, owner: CallOwner, now: number, answer: Answer): Promise<CallRecord | undefined>;
 
   /**
    * Ends up to `limit` calls whose deadline <= now, oldest deadline first, each with
-   * endedAt = its deadline and the given result. Claims are exclusive: with several
-   * instances sharing a store, each expired call is returned to exactly one caller.
+   * endedAt = its deadline and `results.unanswered` for an incoming call, `results.keepAlive`
+   * otherwise, queuing their notifications. Claims are exclusive: with several instances
+   * sharing a store, each expired call is returned to exactly one caller.
    */
-  expireDue(now: number, limit: number, result: ResultInfo): Promise<CallRecord[]>;
+  expireDue(now: number, limit: number, results: ExpiryResults): Promise<CallRecord[]>;
 
-  /** Moves up to `limit` establishing calls whose establishAt <= now to established; exclusive like expireDue. */
+  /**
+   * Moves up to `limit` establishing calls whose establishAt <= now to established, queuing
+   * their notifications; exclusive like expireDue.
+   */
   establishDue(now: number, limit: number): Promise<CallRecord[]>;
+
+  /**
+   * Claims up to `limit` notifications to deliver now: for each call only its oldest pending
+   * one (so a call's notifications go out in order), due (nextAttemptAt <= now) and not leased.
+   * Claimed entries are leased until `leaseUntil`: no other claim returns them before that,
+   * and if the claimer dies they come back then (at-least-once).
+   */
+  claimDeliveries(now: number, limit: number, leaseUntil: number): Promise<OutboxEntry[]>;
+
+  /** Records a delivery attempt of entry `seq` and what follows: delivered, retry at a time, or dead. */
+  finishDelivery(seq: number, attempt: DeliveryAttempt, outcome: DeliveryOutcome): Promise<void>;
+
+  /** When the next pending notification is due (its next attempt, or its lease's end). */
+  nextDeliveryAt(): Promise<number | undefined>;
+
+  /** Outbox entries, newest first, with every attempt made. */
+  listDeliveries(query: DeliveryQuery): Promise<(OutboxEntry & { attemptLog: DeliveryAttempt[] })[]>;
 
   /** The earliest pending establishment, deadline and ended call, for the scheduler to wake on. */
   nextDue(): Promise<NextDue>;
 
-  /** Deletes up to `limit` ended calls with endedAt <= before; returns how many. */
+  /**
+   * Deletes up to `limit` ended calls with endedAt <= before, and delivered or dead
+   * notifications created before then; returns how many calls.
+   */
   purgeEnded(before: number, limit: number): Promise<number>;
 
   /** Calls in creation order, a page at a time. */

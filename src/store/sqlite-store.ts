@@ -1,8 +1,22 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
+import { type CallNotification, notificationsFor } from '../calls/call-notifications.js';
 import type { CallOwner, CallRecord, CallState, ResultInfo } from '../calls/call-types.js';
-import { type CallStore, DuplicateCallError, type ListPage, type ListQuery, type NewCall, type NextDue } from './call-store.js';
+import {
+  type Answer,
+  type CallStore,
+  type DeliveryAttempt,
+  type DeliveryOutcome,
+  type DeliveryQuery,
+  DuplicateCallError,
+  type ExpiryResults,
+  type ListPage,
+  type ListQuery,
+  type NewCall,
+  type NextDue,
+  type OutboxEntry,
+} from './call-store.js';
 
 interface Row {
   rid: number;
@@ -20,6 +34,33 @@ interface Row {
   result_subcode: number | null;
   result_message: string | null;
   resource: string;
+}
+
+interface OutboxRow {
+  seq: number;
+  call_id: string;
+  app_id: string;
+  tenant_id: string;
+  callback_uri: string;
+  change_type: string;
+  resource_data: string;
+  created_at: number;
+  status: string;
+  attempts: number;
+  next_attempt_at: number;
+  last_status: number | null;
+  last_error: string | null;
+  delivered_at: number | null;
+}
+
+interface AttemptRow {
+  seq: number;
+  attempt: number;
+  at: number;
+  status_code: number | null;
+  latency_ms: number;
+  error: string | null;
+  outcome: string;
 }
 
 const SCHEMA = `
@@ -44,10 +85,41 @@ CREATE INDEX IF NOT EXISTS calls_by_deadline ON calls(deadline) WHERE deadline I
 CREATE INDEX IF NOT EXISTS calls_by_establish ON calls(establish_at) WHERE establish_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS calls_by_ended ON calls(ended_at) WHERE ended_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  call_id TEXT NOT NULL,
+  app_id TEXT NOT NULL,
+  tenant_id TEXT NOT NULL,
+  callback_uri TEXT NOT NULL,
+  change_type TEXT NOT NULL,
+  resource_data TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  status TEXT NOT NULL DEFAULT 'pending',
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  lease_until INTEGER NOT NULL DEFAULT 0,
+  last_status INTEGER,
+  last_error TEXT,
+  delivered_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(next_attempt_at) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS outbox_pending_by_call ON outbox(call_id, seq) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS outbox_by_call ON outbox(call_id, seq);
+CREATE TABLE IF NOT EXISTS delivery_attempts (
+  seq INTEGER NOT NULL,
+  attempt INTEGER NOT NULL,
+  at INTEGER NOT NULL,
+  status_code INTEGER,
+  latency_ms REAL NOT NULL,
+  error TEXT,
+  outcome TEXT NOT NULL,
+  PRIMARY KEY (seq, attempt)
+);
 `;
 
 const COLUMNS =
   'rid, id, app_id, tenant_id, state, direction, created_at, last_keepalive_at, deadline, establish_at, ended_at, result_code, result_subcode, result_message, resource';
+const END_SET = `state = 'terminated', deadline = NULL, establish_at = NULL`;
 
 function toRecord(r: Row): CallRecord {
   return {
@@ -62,6 +134,26 @@ function toRecord(r: Row): CallRecord {
     endedAt: r.ended_at,
     resultInfo: r.result_code === null ? null : { code: r.result_code, subcode: r.result_subcode ?? 0, message: r.result_message ?? '' },
     resource: JSON.parse(r.resource) as Record<string, unknown>,
+  };
+}
+
+function toEntry(r: OutboxRow): OutboxEntry {
+  return {
+    seq: r.seq,
+    callId: r.call_id,
+    owner: { appId: r.app_id, tenantId: r.tenant_id },
+    callbackUri: r.callback_uri,
+    notification: {
+      changeType: r.change_type as CallNotification['changeType'],
+      resourceData: JSON.parse(r.resource_data) as Record<string, unknown>,
+    },
+    createdAt: r.created_at,
+    status: r.status as OutboxEntry['status'],
+    attempts: r.attempts,
+    nextAttemptAt: r.next_attempt_at,
+    lastStatusCode: r.last_status,
+    lastError: r.last_error,
+    deliveredAt: r.delivered_at,
   };
 }
 
@@ -80,6 +172,7 @@ export class SqliteCallStore implements CallStore {
   readonly location: string;
   private readonly db: Database.Database;
   private readonly stmts;
+  private readonly tx;
 
   constructor(options: SqliteStoreOptions = {}) {
     if (options.dataDir) {
@@ -107,21 +200,24 @@ export class SqliteCallStore implements CallStore {
          WHERE id = ? AND app_id = ? AND tenant_id = ? AND deadline > ?`,
       ),
       end: db.prepare(
-        `UPDATE calls SET state = 'terminated', ended_at = ?, deadline = NULL, establish_at = NULL,
-           result_code = ?, result_subcode = ?, result_message = ?
-         WHERE id = ? AND deadline > ? RETURNING ${COLUMNS}`,
+        `UPDATE calls SET ${END_SET}, ended_at = :now, result_code = :code, result_subcode = :subcode, result_message = :message
+         WHERE id = :id AND deadline > :now AND (:appId IS NULL OR (app_id = :appId AND tenant_id = :tenantId))
+           AND (:onlyState IS NULL OR state = :onlyState)
+         RETURNING ${COLUMNS}`,
       ),
-      endOwned: db.prepare(
-        `UPDATE calls SET state = 'terminated', ended_at = ?, deadline = NULL, establish_at = NULL,
-           result_code = ?, result_subcode = ?, result_message = ?
-         WHERE id = ? AND app_id = ? AND tenant_id = ? AND deadline > ? RETURNING ${COLUMNS}`,
+      answer: db.prepare(
+        `UPDATE calls SET state = 'establishing', deadline = :deadline, establish_at = :establishAt, resource = json_patch(resource, :patch)
+         WHERE id = :id AND app_id = :appId AND tenant_id = :tenantId AND deadline > :now AND state = 'incoming'
+         RETURNING ${COLUMNS}`,
       ),
       // ended_at = deadline: SET reads the row's old values, so the end is stamped at the
-      // deadline itself, however late the sweep runs.
+      // deadline itself, however late the sweep runs; likewise the CASE sees the old state.
       expireDue: db.prepare(
-        `UPDATE calls SET state = 'terminated', ended_at = deadline, deadline = NULL, establish_at = NULL,
-           result_code = ?, result_subcode = ?, result_message = ?
-         WHERE rid IN (SELECT rid FROM calls WHERE deadline <= ? ORDER BY deadline LIMIT ?)
+        `UPDATE calls SET ${END_SET}, ended_at = deadline,
+           result_code = CASE WHEN state = 'incoming' THEN :uCode ELSE :kCode END,
+           result_subcode = CASE WHEN state = 'incoming' THEN :uSubcode ELSE :kSubcode END,
+           result_message = CASE WHEN state = 'incoming' THEN :uMessage ELSE :kMessage END
+         WHERE rid IN (SELECT rid FROM calls WHERE deadline <= :now ORDER BY deadline LIMIT :limit)
          RETURNING ${COLUMNS}`,
       ),
       establishDue: db.prepare(
@@ -133,27 +229,122 @@ export class SqliteCallStore implements CallStore {
       minEstablish: db.prepare('SELECT min(establish_at) AS t FROM calls WHERE establish_at IS NOT NULL').pluck(),
       minEnded: db.prepare('SELECT min(ended_at) AS t FROM calls WHERE ended_at IS NOT NULL').pluck(),
       purge: db.prepare('DELETE FROM calls WHERE rid IN (SELECT rid FROM calls WHERE ended_at <= ? ORDER BY ended_at LIMIT ?)'),
+      purgeAttempts: db.prepare(
+        `DELETE FROM delivery_attempts WHERE seq IN (SELECT seq FROM outbox WHERE status != 'pending' AND created_at <= ? LIMIT ?)`,
+      ),
+      purgeOutbox: db.prepare(
+        `DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE status != 'pending' AND created_at <= ? LIMIT ?)`,
+      ),
       countActive: db.prepare('SELECT count(*) FROM calls WHERE deadline IS NOT NULL').pluck(),
       countEnded: db.prepare('SELECT count(*) FROM calls WHERE ended_at IS NOT NULL').pluck(),
       getSetting: db.prepare('SELECT value FROM settings WHERE key = ?').pluck(),
       initSetting: db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING'),
       putSetting: db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
+      enqueue: db.prepare(
+        `INSERT INTO outbox (call_id, app_id, tenant_id, callback_uri, change_type, resource_data, created_at, next_attempt_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      claimable: db.prepare(
+        `SELECT o.* FROM outbox o
+         WHERE o.status = 'pending' AND o.next_attempt_at <= :now AND o.lease_until <= :now
+           AND o.seq = (SELECT min(p.seq) FROM outbox p WHERE p.call_id = o.call_id AND p.status = 'pending')
+         ORDER BY o.next_attempt_at, o.seq LIMIT :limit`,
+      ),
+      lease: db.prepare('UPDATE outbox SET lease_until = ? WHERE seq = ?'),
+      finish: db.prepare(
+        `UPDATE outbox SET status = :status, attempts = attempts + 1, next_attempt_at = :next, lease_until = 0,
+           last_status = :statusCode, last_error = :error, delivered_at = :deliveredAt
+         WHERE seq = :seq`,
+      ),
+      recordAttempt: db.prepare(
+        'INSERT OR REPLACE INTO delivery_attempts (seq, attempt, at, status_code, latency_ms, error, outcome) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ),
+      nextDelivery: db.prepare(`SELECT min(max(next_attempt_at, lease_until)) FROM outbox WHERE status = 'pending'`).pluck(),
+      attemptsOf: db.prepare('SELECT * FROM delivery_attempts WHERE seq = ? ORDER BY attempt'),
+    };
+    const enqueueAll = (call: CallRecord, notifications: CallNotification[], at: number) => {
+      const callbackUri = typeof call.resource.callbackUri === 'string' ? call.resource.callbackUri : '';
+      for (const n of notifications) {
+        this.stmts.enqueue.run(
+          call.id,
+          call.owner.appId,
+          call.owner.tenantId,
+          callbackUri,
+          n.changeType,
+          JSON.stringify(n.resourceData),
+          at,
+          at,
+        );
+      }
+    };
+    this.tx = {
+      create: db.transaction((call: NewCall) => {
+        this.stmts.insert.run(
+          call.id,
+          call.owner.appId,
+          call.owner.tenantId,
+          call.state,
+          call.direction,
+          call.createdAt,
+          call.deadline,
+          call.establishAt,
+          JSON.stringify(call.resource),
+        );
+        const record: CallRecord = { ...call, lastKeepAliveAt: null, endedAt: null, resultInfo: null };
+        enqueueAll(record, notificationsFor.created(record), call.createdAt);
+      }),
+      end: db.transaction((params: Record<string, string | number | null>, now: number, result: ResultInfo) => {
+        const row = this.stmts.end.get(params) as Row | undefined;
+        if (!row) return undefined;
+        const call = toRecord(row);
+        enqueueAll(call, notificationsFor.ended(call, result), now);
+        return call;
+      }),
+      answer: db.transaction((params: Record<string, string | number>, now: number) => {
+        const row = this.stmts.answer.get(params) as Row | undefined;
+        if (!row) return undefined;
+        const call = toRecord(row);
+        enqueueAll(call, notificationsFor.answered(call), now);
+        return call;
+      }),
+      expireDue: db.transaction((params: Record<string, string | number>) => {
+        const calls = (this.stmts.expireDue.all(params) as Row[]).map(toRecord).sort((a, b) => (a.endedAt ?? 0) - (b.endedAt ?? 0));
+        for (const c of calls)
+          enqueueAll(c, notificationsFor.ended(c, c.resultInfo ?? { code: 0, subcode: 0, message: '' }), c.endedAt ?? 0);
+        return calls;
+      }),
+      establishDue: db.transaction((now: number, limit: number) => {
+        const calls = (this.stmts.establishDue.all(now, limit) as Row[]).map(toRecord);
+        for (const c of calls) enqueueAll(c, notificationsFor.established(c), now);
+        return calls;
+      }),
+      claim: db.transaction((now: number, limit: number, leaseUntil: number) => {
+        const rows = this.stmts.claimable.all({ now, limit }) as OutboxRow[];
+        for (const r of rows) this.stmts.lease.run(leaseUntil, r.seq);
+        return rows.map(toEntry);
+      }),
+      finish: db.transaction((seq: number, a: DeliveryAttempt, outcome: DeliveryOutcome) => {
+        this.stmts.recordAttempt.run(seq, a.attempt, a.at, a.statusCode, a.latencyMs, a.error, a.outcome);
+        this.stmts.finish.run({
+          seq,
+          status: outcome.status,
+          next: outcome.status === 'pending' ? outcome.nextAttemptAt : a.at,
+          statusCode: a.statusCode,
+          error: a.error,
+          deliveredAt: outcome.status === 'delivered' ? a.at : null,
+        });
+      }),
+      purge: db.transaction((before: number, limit: number) => {
+        this.stmts.purgeAttempts.run(before, limit);
+        this.stmts.purgeOutbox.run(before, limit);
+        return this.stmts.purge.run(before, limit).changes;
+      }),
     };
   }
 
   async create(call: NewCall): Promise<void> {
     try {
-      this.stmts.insert.run(
-        call.id,
-        call.owner.appId,
-        call.owner.tenantId,
-        call.state,
-        call.direction,
-        call.createdAt,
-        call.deadline,
-        call.establishAt,
-        JSON.stringify(call.resource),
-      );
+      this.tx.create(call);
     } catch (err) {
       if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new DuplicateCallError(call.id);
       throw err;
@@ -174,21 +365,54 @@ export class SqliteCallStore implements CallStore {
     return this.stmts.keepAlive.run(now, deadline, id, owner.appId, owner.tenantId, now).changes === 1;
   }
 
-  async end(id: string, owner: CallOwner | null, now: number, result: ResultInfo): Promise<CallRecord | undefined> {
-    const r = [now, result.code, result.subcode, result.message, id] as const;
-    const row = (owner ? this.stmts.endOwned.get(...r, owner.appId, owner.tenantId, now) : this.stmts.end.get(...r, now)) as
-      | Row
-      | undefined;
-    return row && toRecord(row);
+  async end(id: string, owner: CallOwner | null, now: number, result: ResultInfo, onlyState?: CallState): Promise<CallRecord | undefined> {
+    return this.tx.end(
+      {
+        id,
+        now,
+        code: result.code,
+        subcode: result.subcode,
+        message: result.message,
+        appId: owner?.appId ?? null,
+        tenantId: owner?.tenantId ?? null,
+        onlyState: onlyState ?? null,
+      },
+      now,
+      result,
+    );
   }
 
-  async expireDue(now: number, limit: number, result: ResultInfo): Promise<CallRecord[]> {
-    const rows = this.stmts.expireDue.all(result.code, result.subcode, result.message, now, limit) as Row[];
-    return rows.map(toRecord).sort((a, b) => (a.endedAt ?? 0) - (b.endedAt ?? 0));
+  async answer(id: string, owner: CallOwner, now: number, answer: Answer): Promise<CallRecord | undefined> {
+    return this.tx.answer(
+      {
+        id,
+        now,
+        appId: owner.appId,
+        tenantId: owner.tenantId,
+        deadline: answer.deadline,
+        establishAt: answer.establishAt,
+        patch: JSON.stringify(answer.resource),
+      },
+      now,
+    );
+  }
+
+  async expireDue(now: number, limit: number, results: ExpiryResults): Promise<CallRecord[]> {
+    const { keepAlive: k, unanswered: u } = results;
+    return this.tx.expireDue({
+      now,
+      limit,
+      kCode: k.code,
+      kSubcode: k.subcode,
+      kMessage: k.message,
+      uCode: u.code,
+      uSubcode: u.subcode,
+      uMessage: u.message,
+    });
   }
 
   async establishDue(now: number, limit: number): Promise<CallRecord[]> {
-    return (this.stmts.establishDue.all(now, limit) as Row[]).map(toRecord);
+    return this.tx.establishDue(now, limit);
   }
 
   async nextDue(): Promise<NextDue> {
@@ -203,7 +427,46 @@ export class SqliteCallStore implements CallStore {
   }
 
   async purgeEnded(before: number, limit: number): Promise<number> {
-    return this.stmts.purge.run(before, limit).changes;
+    return this.tx.purge(before, limit);
+  }
+
+  async claimDeliveries(now: number, limit: number, leaseUntil: number): Promise<OutboxEntry[]> {
+    return this.tx.claim(now, limit, leaseUntil);
+  }
+
+  async finishDelivery(seq: number, attempt: DeliveryAttempt, outcome: DeliveryOutcome): Promise<void> {
+    this.tx.finish(seq, attempt, outcome);
+  }
+
+  async nextDeliveryAt(): Promise<number | undefined> {
+    return (this.stmts.nextDelivery.get() as number | null) ?? undefined;
+  }
+
+  async listDeliveries(q: DeliveryQuery): Promise<(OutboxEntry & { attemptLog: DeliveryAttempt[] })[]> {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    if (q.callId) {
+      where.push('call_id = ?');
+      args.push(q.callId);
+    }
+    if (q.status) {
+      where.push('status = ?');
+      args.push(q.status);
+    }
+    const rows = this.db
+      .prepare(`SELECT * FROM outbox ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`)
+      .all(...args, q.limit) as OutboxRow[];
+    return rows.map((r) => ({
+      ...toEntry(r),
+      attemptLog: (this.stmts.attemptsOf.all(r.seq) as AttemptRow[]).map((a) => ({
+        attempt: a.attempt,
+        at: a.at,
+        statusCode: a.status_code,
+        latencyMs: a.latency_ms,
+        error: a.error,
+        outcome: a.outcome as DeliveryAttempt['outcome'],
+      })),
+    }));
   }
 
   async list(q: ListQuery): Promise<ListPage> {

@@ -1,0 +1,48 @@
+import type { CallRecord, CallState, ResultInfo } from './call-types.js';
+
+/** One notification the bot must receive: a commsNotification, before it is wrapped and signed. */
+export interface CallNotification {
+  changeType: 'created' | 'updated' | 'deleted';
+  /** The call as the notification shows it (resourceData). */
+  resourceData: Record<string, unknown>;
+}
+
+function resourceData(call: CallRecord, state: CallState, resultInfo?: ResultInfo | null): Record<string, unknown> {
+  const r = call.resource;
+  return {
+    '@odata.type': '#microsoft.graph.call',
+    state,
+    direction: call.direction,
+    ...(typeof r.callChainId === 'string' ? { callChainId: r.callChainId } : {}),
+    ...(call.direction === 'incoming' && r.source ? { source: r.source } : {}),
+    ...(call.direction === 'incoming' && r.requestedModalities ? { requestedModalities: r.requestedModalities } : {}),
+    ...(resultInfo ? { resultInfo: { '@odata.type': '#microsoft.graph.resultInfo', ...resultInfo } } : {}),
+  };
+}
+
+/**
+ * What the bot is told of each transition (FACTS.md §2, §4). Every store records these in the
+ * same transaction as the transition itself, so no acknowledged change loses its notification.
+ */
+export const notificationsFor = {
+  /** A new call: `created/incoming` for an incoming one, `updated/establishing` for an outgoing one. */
+  created(call: CallRecord): CallNotification[] {
+    return call.state === 'incoming'
+      ? [{ changeType: 'created', resourceData: resourceData(call, 'incoming') }]
+      : [{ changeType: 'updated', resourceData: resourceData(call, call.state) }];
+  },
+  /** The bot answered: the call is establishing. */
+  answered(call: CallRecord): CallNotification[] {
+    return [{ changeType: 'updated', resourceData: resourceData(call, 'establishing') }];
+  },
+  established(call: CallRecord): CallNotification[] {
+    return [{ changeType: 'updated', resourceData: resourceData(call, 'established') }];
+  },
+  /** Any end: `updated/terminating`, then `deleted/terminated` with the result. */
+  ended(call: CallRecord, result: ResultInfo): CallNotification[] {
+    return [
+      { changeType: 'updated', resourceData: resourceData(call, 'terminating') },
+      { changeType: 'deleted', resourceData: resourceData(call, 'terminated', result) },
+    ];
+  },
+};

@@ -1,0 +1,267 @@
+import { performance } from 'node:perf_hooks';
+import { Agent, request } from 'undici';
+import type { CallObserver } from '../calls/call-events.js';
+import type { Clock, Timer } from '../clock/clock.js';
+import type { CallStore, DeliveryAttempt, DeliveryOutcome, OutboxEntry } from '../store/call-store.js';
+import type { NotificationSigner } from './notification-signer.js';
+import { DEFAULT_RETRY, isRetryable, nextAttemptAt, type RetrySchedule } from './retry-schedule.js';
+
+export interface DispatcherOptions {
+  /** Requests in flight at once, all hosts together. */
+  concurrency: number;
+  /** Requests in flight at once to one callback host: a slow bot holds only its own share. */
+  perHostConcurrency: number;
+  /** Wall-clock limit of one delivery request (connect to last byte). */
+  requestTimeoutMs: number;
+  retry: RetrySchedule;
+  /** How often (wall ms) to look for work other instances queued. */
+  pollWallMs: number;
+  random: () => number;
+}
+
+export const DEFAULT_DISPATCHER: DispatcherOptions = {
+  concurrency: 64,
+  perHostConcurrency: 8,
+  requestTimeoutMs: 10_000,
+  retry: DEFAULT_RETRY,
+  pollWallMs: 1_000,
+  random: Math.random,
+};
+
+interface Logger {
+  error(obj: unknown, msg: string): void;
+}
+
+interface HostQueue {
+  active: number;
+  waiting: OutboxEntry[];
+}
+
+/** A host's waiting line is bounded; what does not fit stays leased in the store and comes back. */
+const MAX_WAITING_PER_HOST = 1_000;
+
+/**
+ * Delivers the outbox: POSTs each notification to its callbackUri, in order per call, at least
+ * once, retrying with backoff until the retry window is spent, then dead-lettering it. Runs
+ * beside the API: a slow or hanging bot fills only its own host's slots.
+ */
+export class NotificationDispatcher implements CallObserver {
+  private readonly hosts = new Map<string, HostQueue>();
+  private readonly inFlight = new Set<number>();
+  private active = 0;
+  private timer: Timer | undefined;
+  private pumping = false;
+  private again = false;
+  private stopped = true;
+  private readonly settled = new Set<() => void>();
+  /**
+   * Its own connection pool, not undici's global one: that one is shared with the process's
+   * fetch, which callkeeper must leave as it found it.
+   */
+  private readonly agent: Agent;
+
+  constructor(
+    private readonly store: CallStore,
+    private readonly clock: Clock,
+    private readonly signer: NotificationSigner,
+    private readonly log: Logger,
+    private readonly options: DispatcherOptions = DEFAULT_DISPATCHER,
+  ) {
+    this.agent = new Agent({ connections: options.perHostConcurrency, connectTimeout: options.requestTimeoutMs });
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.kick();
+  }
+
+  /** Stops claiming; in-flight deliveries finish (their outcome is recorded). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.timer?.cancel();
+    this.timer = undefined;
+    await this.idle();
+    await this.agent.close();
+  }
+
+  /** New notifications were queued: deliver them soon. */
+  onCallChanged(): void {
+    this.kick();
+  }
+
+  /** Settles when nothing is in flight, waiting or being claimed (for tests and shutdown). */
+  idle(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.settled.add(resolve));
+  }
+
+  /** Delivers everything due now, and what becomes due as those finish; for tests and the control API. */
+  async flush(): Promise<void> {
+    for (let round = 0; round < 1000; round++) {
+      await this.pump();
+      await this.idle();
+      const next = await this.store.nextDeliveryAt();
+      if (next === undefined || next > this.clock.now()) return;
+    }
+  }
+
+  /** Claims and starts whatever is due now; resolves when that claim is done (not the deliveries). */
+  async pump(): Promise<void> {
+    if (this.pumping) {
+      this.again = true;
+      return;
+    }
+    this.pumping = true;
+    try {
+      do {
+        this.again = false;
+        if (this.stopped) break;
+        const free = this.options.concurrency - this.active;
+        if (free <= 0) break;
+        const now = this.clock.now();
+        const lease = now + this.leaseMs();
+        const entries = await this.store.claimDeliveries(now, free * 2, lease);
+        for (const e of entries) this.enqueue(e);
+        if (entries.length === free * 2) this.again = true;
+      } while (this.again);
+      await this.armTimer();
+    } catch (err) {
+      this.log.error({ err }, 'claiming notifications failed');
+    } finally {
+      this.pumping = false;
+      this.checkIdle();
+    }
+  }
+
+  private kick(): void {
+    if (!this.stopped) void this.pump();
+  }
+
+  /**
+   * A lease outlives the longest request (in virtual time), so no live delivery is claimed
+   * twice; and no longer, since a crashed instance's claims wait that long to come back.
+   */
+  private leaseMs(): number {
+    const wall = this.options.requestTimeoutMs + 1_000;
+    return this.clock.scale > 0 ? wall * this.clock.scale : wall;
+  }
+
+  private enqueue(e: OutboxEntry): void {
+    if (this.inFlight.has(e.seq)) return;
+    let host: string;
+    try {
+      host = new URL(e.callbackUri).host;
+    } catch {
+      host = '';
+    }
+    let q = this.hosts.get(host);
+    if (!q) {
+      q = { active: 0, waiting: [] };
+      this.hosts.set(host, q);
+    }
+    if (q.waiting.length >= MAX_WAITING_PER_HOST) return;
+    this.inFlight.add(e.seq);
+    q.waiting.push(e);
+    this.drain(host, q);
+  }
+
+  private drain(host: string, q: HostQueue): void {
+    while (q.active < this.options.perHostConcurrency && this.active < this.options.concurrency && q.waiting.length) {
+      const e = q.waiting.shift() as OutboxEntry;
+      q.active++;
+      this.active++;
+      void this.deliver(e).finally(() => {
+        q.active--;
+        this.active--;
+        this.inFlight.delete(e.seq);
+        if (q.active === 0 && q.waiting.length === 0) this.hosts.delete(host);
+        else this.drain(host, q);
+        // The call's next notification, if any, is now at the head of its line.
+        this.kick();
+        this.checkIdle();
+      });
+    }
+  }
+
+  private async deliver(e: OutboxEntry): Promise<void> {
+    const at = this.clock.now();
+    const started = performance.now();
+    let statusCode: number | null = null;
+    let error: string | null = null;
+    try {
+      const token = await this.signer.tokenFor(e.owner.appId, e.owner.tenantId);
+      const body = JSON.stringify({
+        '@odata.type': '#microsoft.graph.commsNotifications',
+        value: [
+          {
+            '@odata.type': '#microsoft.graph.commsNotification',
+            changeType: e.notification.changeType,
+            resource: `/app/calls/${e.callId}`,
+            resourceUrl: `/communications/calls/${e.callId}`,
+            resourceData: e.notification.resourceData,
+          },
+        ],
+      });
+      const res = await request(e.callbackUri, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'client-request-id': `${e.callId}-${e.seq}` },
+        body,
+        headersTimeout: this.options.requestTimeoutMs,
+        bodyTimeout: this.options.requestTimeoutMs,
+        signal: AbortSignal.timeout(this.options.requestTimeoutMs),
+        dispatcher: this.agent,
+      });
+      statusCode = res.statusCode;
+      await res.body.dump();
+      if (statusCode < 200 || statusCode >= 300) error = `HTTP ${statusCode}`;
+    } catch (err) {
+      error = describe(err);
+    }
+    const attempts = e.attempts + 1;
+    let outcome: DeliveryOutcome;
+    if (error === null) outcome = { status: 'delivered' };
+    else {
+      const next = isRetryable(statusCode)
+        ? nextAttemptAt(this.options.retry, attempts, this.clock.now(), e.createdAt, this.options.random)
+        : undefined;
+      outcome = next === undefined ? { status: 'dead' } : { status: 'pending', nextAttemptAt: next };
+    }
+    const attempt: DeliveryAttempt = {
+      attempt: attempts,
+      at,
+      statusCode,
+      latencyMs: Math.round((performance.now() - started) * 100) / 100,
+      error,
+      outcome: outcome.status === 'delivered' ? 'delivered' : outcome.status === 'dead' ? 'dead' : 'retry',
+    };
+    try {
+      await this.store.finishDelivery(e.seq, attempt, outcome);
+    } catch (err) {
+      this.log.error({ err }, 'recording a delivery failed; it will be retried when its lease ends');
+    }
+  }
+
+  private async armTimer(): Promise<void> {
+    if (this.stopped) return;
+    const next = await this.store.nextDeliveryAt();
+    const poll = this.clock.scale > 0 ? this.clock.now() + this.options.pollWallMs * this.clock.scale : Number.POSITIVE_INFINITY;
+    const at = Math.min(next ?? Number.POSITIVE_INFINITY, poll);
+    this.timer?.cancel();
+    this.timer = Number.isFinite(at) ? this.clock.setTimer(Math.max(at, this.clock.now()), () => this.kick()) : undefined;
+  }
+
+  private isIdle(): boolean {
+    return !this.pumping && this.active === 0 && this.hosts.size === 0;
+  }
+
+  private checkIdle(): void {
+    if (!this.isIdle()) return;
+    for (const resolve of this.settled) resolve();
+    this.settled.clear();
+  }
+}
+
+function describe(err: unknown): string {
+  const e = err as { code?: string; name?: string; message?: string };
+  return [e.code ?? e.name, e.message].filter(Boolean).join(': ').slice(0, 300) || 'delivery failed';
+}

@@ -1,0 +1,47 @@
+import { SignJWT } from 'jose';
+import { loadSigningKey, type SigningKey } from '../auth/signing-key.js';
+import type { Clock } from '../clock/clock.js';
+import type { CallStore } from '../store/call-store.js';
+
+/** The issuer of notification tokens, as bots validate it (FACTS.md §4). */
+export const NOTIFICATION_ISSUER = 'https://api.botframework.com';
+const LIFETIME_S = 3600;
+/** Re-sign a cached token this long before it expires. */
+const REFRESH_BEFORE_MS = 5 * 60_000;
+
+/**
+ * Signs the `Authorization: Bearer` token of notifications: audience = the bot's app id,
+ * Graph's issuer, a tenant claim. One token per app and tenant is reused until near its
+ * expiry (as the real service does), so a burst of notifications costs no RSA signing each.
+ */
+export class NotificationSigner {
+  private readonly cache = new Map<string, { token: string; expires: number }>();
+
+  private constructor(
+    readonly key: SigningKey,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Its own key, kept in the store like the token signing key, so instances agree. */
+  static async load(store: CallStore, clock: Clock): Promise<NotificationSigner> {
+    return new NotificationSigner(await loadSigningKey(store, 'notification-signing-key'), clock);
+  }
+
+  async tokenFor(appId: string, tenantId: string): Promise<string> {
+    const now = this.clock.now();
+    const cacheKey = `${appId}|${tenantId}`;
+    const hit = this.cache.get(cacheKey);
+    if (hit && hit.expires - REFRESH_BEFORE_MS > now) return hit.token;
+    const iat = Math.floor(now / 1000);
+    const token = await new SignJWT({ tid: tenantId, serviceurl: 'https://graph.microsoft.com' })
+      .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: this.key.kid })
+      .setIssuer(NOTIFICATION_ISSUER)
+      .setAudience(appId)
+      .setIssuedAt(iat)
+      .setNotBefore(iat)
+      .setExpirationTime(iat + LIFETIME_S)
+      .sign(this.key.privateKey);
+    this.cache.set(cacheKey, { token, expires: (iat + LIFETIME_S) * 1000 });
+    return token;
+  }
+}
