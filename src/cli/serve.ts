@@ -6,7 +6,7 @@ import { loadConfigFile } from '../auth/app-config.js';
 import { CALLS_ROLES, DEFAULT_APP } from '../auth/apps.js';
 import { wallTime } from '../clock/clock.js';
 import { DEFAULT_DISPATCHER } from '../notifications/dispatcher.js';
-import { createCallkeeper, DEFAULTS } from '../server.js';
+import { type Callkeeper, createCallkeeper, DEFAULTS } from '../server.js';
 import { loadOrCreateTls, type TlsMaterial } from '../tls/certificates.js';
 import { parseDuration } from './duration.js';
 
@@ -73,6 +73,35 @@ export async function serve(argv: string[]): Promise<void> {
     return;
   }
   if (values.memory && values.data !== undefined) throw new Error('--memory and --data exclude each other');
+
+  // Handlers first: a signal that arrives while starting (or right after the banner, which
+  // wakes whoever reads it) must still shut down cleanly, not kill the process mid-write.
+  let started: Callkeeper | undefined;
+  let pendingSignal: string | undefined;
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (!started) {
+      pendingSignal = signal;
+      return;
+    }
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write(`callkeeper: ${signal} received, finishing in-flight requests\n`);
+    // Never hang forever on a stuck connection.
+    setTimeout(() => process.exit(1), 10_000).unref();
+    started.close().then(
+      () => {
+        process.stdout.write('callkeeper: stopped\n');
+        process.exitCode = 0;
+      },
+      (err: unknown) => {
+        process.stderr.write(`callkeeper: error while stopping: ${String(err)}\n`);
+        process.exitCode = 1;
+      },
+    );
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port: '${values.port}' is not a port number`);
   const timeScale = Number(values['time-scale']);
@@ -147,24 +176,6 @@ export async function serve(argv: string[]): Promise<void> {
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    process.stdout.write(`callkeeper: ${signal} received, finishing in-flight requests\n`);
-    // Never hang forever on a stuck connection.
-    setTimeout(() => process.exit(1), 10_000).unref();
-    ck.close().then(
-      () => {
-        process.stdout.write('callkeeper: stopped\n');
-        process.exitCode = 0;
-      },
-      (err: unknown) => {
-        process.stderr.write(`callkeeper: error while stopping: ${String(err)}\n`);
-        process.exitCode = 1;
-      },
-    );
-  };
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
+  started = ck;
+  if (pendingSignal) stop(pendingSignal);
 }
