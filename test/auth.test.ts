@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createLocalJWKSet, decodeJwt, exportSPKI, generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import { DEFAULT_APP } from '../src/auth/apps.js';
-import { callBody, type GraphErrorBody, OTHER_APP, startServer, type TestServer } from './helpers.js';
+import { callBody, type GraphErrorBody, OTHER_APP, requestToken, startServer, type TestServer } from './helpers.js';
 
 const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
 
@@ -26,15 +26,7 @@ describe('tokens and who may see a call', () => {
   }
 
   test('the token endpoint issues an app-only RS256 token with Graph claims, verifiable with the published JWKS', async () => {
-    const res = await fetch(`${s.base}/${DEFAULT_APP.tenantId}/oauth2/v2.0/token`, {
-      method: 'POST',
-      body: new URLSearchParams({
-        client_id: DEFAULT_APP.clientId,
-        client_secret: DEFAULT_APP.clientSecret,
-        scope: 'https://graph.microsoft.com/.default',
-        grant_type: 'client_credentials',
-      }),
-    });
+    const res = await requestToken(s.base);
     assert.equal(res.status, 200);
     const body = (await res.json()) as { token_type: string; expires_in: number; ext_expires_in: number; access_token: string };
     assert.equal(body.token_type, 'Bearer');

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { DEFAULT_APP } from '../src/auth/apps.js';
 import { runCli, spawnServe } from './cli-process.js';
-import { callBody, tempDir } from './helpers.js';
+import { callBody, requestToken, tempDir } from './helpers.js';
 
 describe('callkeeper CLI', () => {
   test('serve --help documents every flag', async () => {
@@ -67,15 +67,7 @@ describe('callkeeper CLI', () => {
       // expire before it is used; a client would fetch another, and so does this test (bounded).
       let created: Response | undefined;
       for (let i = 0; i < 20 && created?.status !== 201; i++) {
-        const tokenRes = await fetch(`${p.base}/${DEFAULT_APP.tenantId}/oauth2/v2.0/token`, {
-          method: 'POST',
-          body: new URLSearchParams({
-            client_id: DEFAULT_APP.clientId,
-            client_secret: DEFAULT_APP.clientSecret,
-            scope: 'https://graph.microsoft.com/.default',
-            grant_type: 'client_credentials',
-          }),
-        });
+        const tokenRes = await requestToken(p.base);
         const { access_token, expires_in } = (await tokenRes.json()) as { access_token: string; expires_in: number };
         assert.equal(expires_in, 1, "token lifetime is reported in wall seconds, so clients' caches refresh in time");
         created = await fetch(`${p.base}/v1.0/communications/calls`, {

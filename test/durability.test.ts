@@ -3,24 +3,10 @@ import { existsSync, readdirSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { DEFAULT_APP } from '../src/auth/apps.js';
 import { KEEPALIVE_TIMEOUT_RESULT } from '../src/calls/call-types.js';
 import { ManualClock } from '../src/clock/clock.js';
 import { spawnServe } from './cli-process.js';
-import { callBody, MINUTE, startServer, tempDir } from './helpers.js';
-
-async function tokenFrom(base: string): Promise<string> {
-  const res = await fetch(`${base}/${DEFAULT_APP.tenantId}/oauth2/v2.0/token`, {
-    method: 'POST',
-    body: new URLSearchParams({
-      client_id: DEFAULT_APP.clientId,
-      client_secret: DEFAULT_APP.clientSecret,
-      scope: 'https://graph.microsoft.com/.default',
-      grant_type: 'client_credentials',
-    }),
-  });
-  return ((await res.json()) as { access_token: string }).access_token;
-}
+import { callBody, fetchToken, MINUTE, startServer, tempDir } from './helpers.js';
 
 async function createOver(base: string, token: string): Promise<string> {
   const res = await fetch(`${base}/v1.0/communications/calls`, {
@@ -77,7 +63,7 @@ describe('durability', () => {
     const dir = tempDir();
     try {
       const a = await spawnServe(['--data', dir.path]);
-      const token = await tokenFrom(a.base);
+      const token = await fetchToken(a.base);
       const ids: string[] = [];
       for (let i = 0; i < 20; i++) ids.push(await createOver(a.base, token));
       const keptAt: Record<string, string | null> = {};
@@ -136,7 +122,7 @@ describe('durability', () => {
     try {
       // info level logs "incoming request": proof the server is handling it before we signal.
       const p = await spawnServe(['--data', dir.path, '--log-level', 'info']);
-      const token = await tokenFrom(p.base);
+      const token = await fetchToken(p.base);
       const body = JSON.stringify(callBody());
       const url = new URL(`${p.base}/v1.0/communications/calls`);
       // Headers and half the body now; SIGTERM; the rest of the body afterwards.
@@ -196,7 +182,7 @@ describe('durability', () => {
     try {
       const p = await spawnServe(['--memory'], cwd.path);
       assert.match(p.output(), /Data\s+in memory/);
-      const token = await tokenFrom(p.base);
+      const token = await fetchToken(p.base);
       await createOver(p.base, token);
       p.child.kill('SIGTERM');
       assert.equal(await p.exited, 0);

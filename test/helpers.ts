@@ -2,8 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type AppRegistration, DEFAULT_APP } from '../src/auth/apps.js';
-import { ManualClock } from '../src/clock/clock.js';
+import { ManualClock, wallTime } from '../src/clock/clock.js';
 import { type Callkeeper, type CallkeeperConfig, createCallkeeper } from '../src/server.js';
+import { loadOrCreateTls } from '../src/tls/certificates.js';
 
 export const MINUTE = 60_000;
 
@@ -48,25 +49,50 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+/** POSTs a client-credentials request to a callkeeper's token endpoint (any cloud prefix). */
+export function requestToken(
+  base: string,
+  app: AppRegistration = DEFAULT_APP,
+  scope = 'https://graph.microsoft.com/.default',
+  prefix = '',
+): Promise<Response> {
+  return fetch(`${base}${prefix}/${app.tenantId}/oauth2/v2.0/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ client_id: app.clientId, client_secret: app.clientSecret, scope, grant_type: 'client_credentials' }),
+  });
+}
+
+/** An access token from a callkeeper's token endpoint; throws unless it answers 200. */
+export async function fetchToken(base: string, app: AppRegistration = DEFAULT_APP): Promise<string> {
+  const res = await requestToken(base, app);
+  if (res.status !== 200) throw new Error(`token endpoint answered ${res.status}: ${await res.text()}`);
+  return ((await res.json()) as { access_token: string }).access_token;
+}
+
+/** A test server that also listens on https, with a fresh local CA to trust (NODE_EXTRA_CA_CERTS). */
+export async function startTlsServer(): Promise<TestServer & { https: string; caPath: string }> {
+  const dir = tempDir();
+  const tls = await loadOrCreateTls(dir.path, wallTime());
+  const s = await startServer({ tls: { cert: tls.cert, key: tls.key } });
+  const https = await s.ck.listenTls('127.0.0.1', 0);
+  return {
+    ...s,
+    https,
+    caPath: tls.caPath,
+    async close() {
+      await s.close();
+      dir.remove();
+    },
+  };
+}
+
 /** A real callkeeper listening on loopback, on a ManualClock, in memory unless dataDir is given. */
 export async function startServer(config: Partial<CallkeeperConfig> = {}): Promise<TestServer> {
   const clock = config.clock instanceof ManualClock ? config.clock : new ManualClock();
   const ck = await createCallkeeper({ dataDir: undefined, logger: false, apps: [DEFAULT_APP, OTHER_APP], ...config, clock });
   const base = await ck.listen('127.0.0.1', 0);
-  const token = async (app: AppRegistration = DEFAULT_APP) => {
-    const res = await fetch(`${base}/${app.tenantId}/oauth2/v2.0/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        client_id: app.clientId,
-        client_secret: app.clientSecret,
-        scope: 'https://graph.microsoft.com/.default',
-        grant_type: 'client_credentials',
-      }),
-    });
-    if (res.status !== 200) throw new Error(`token endpoint answered ${res.status}: ${await res.text()}`);
-    return ((await res.json()) as { access_token: string }).access_token;
-  };
+  const token = (app: AppRegistration = DEFAULT_APP) => fetchToken(base, app);
   // Tokens expire after an hour of virtual time; refresh as a bot's token cache would.
   let cached: { token: string; at: number } | undefined;
   const defaultToken = async () => {

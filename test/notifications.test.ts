@@ -3,7 +3,7 @@ import { after, afterEach, before, beforeEach, describe, test } from 'node:test'
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { DEFAULT_APP } from '../src/auth/apps.js';
 import { DEFAULT_DISPATCHER } from '../src/notifications/dispatcher.js';
-import { callBody, type GraphErrorBody, MINUTE, startServer, type TestServer } from './helpers.js';
+import { callBody, fetchToken, type GraphErrorBody, MINUTE, startServer, type TestServer } from './helpers.js';
 import { Receiver } from './receiver.js';
 
 const ESTABLISHED = ['updated/establishing', 'updated/established'];
@@ -272,16 +272,7 @@ describe('notifications survive a crash', () => {
     await bot.stop(); // down: nothing can be delivered before the kill
     try {
       const a = await spawnServe(['--data', dir.path, '--no-https', '--notify-timeout', '2s']);
-      const tokenRes = await fetch(`${a.base}/${DEFAULT_APP.tenantId}/oauth2/v2.0/token`, {
-        method: 'POST',
-        body: new URLSearchParams({
-          client_id: DEFAULT_APP.clientId,
-          client_secret: DEFAULT_APP.clientSecret,
-          scope: 'https://graph.microsoft.com/.default',
-          grant_type: 'client_credentials',
-        }),
-      });
-      const token = ((await tokenRes.json()) as { access_token: string }).access_token;
+      const token = await fetchToken(a.base);
       const created = await fetch(`${a.base}/v1.0/communications/calls`, {
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },

@@ -4,9 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { DEFAULT_APP } from '../src/auth/apps.js';
-import { wallTime } from '../src/clock/clock.js';
-import { loadOrCreateTls } from '../src/tls/certificates.js';
-import { startServer, type TestServer, tempDir } from './helpers.js';
+import { startTlsServer } from './helpers.js';
 import type { FlowResult } from './sdk-flows/flows.js';
 
 const run = promisify(execFile);
@@ -23,20 +21,14 @@ async function runFlow(flow: 'graph-client' | 'kiota', env: Record<string, strin
 }
 
 describe('the official packages drive callkeeper over https, unmodified', () => {
-  let s: TestServer;
+  let s: Awaited<ReturnType<typeof startTlsServer>>;
   let https: string;
   let caPath: string;
-  const dir = tempDir();
   before(async () => {
-    const tls = await loadOrCreateTls(dir.path, wallTime());
-    caPath = tls.caPath;
-    s = await startServer({ tls: { cert: tls.cert, key: tls.key } });
-    https = await s.ck.listenTls('127.0.0.1', 0);
+    s = await startTlsServer();
+    ({ https, caPath } = s);
   });
-  after(async () => {
-    await s.close();
-    dir.remove();
-  });
+  after(() => s.close());
 
   const envFor = (prefix: string, resource: string) => ({
     NODE_EXTRA_CA_CERTS: caPath,

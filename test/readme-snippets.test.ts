@@ -5,9 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { wallTime } from '../src/clock/clock.js';
-import { loadOrCreateTls } from '../src/tls/certificates.js';
-import { startServer, type TestServer, tempDir } from './helpers.js';
+import { startTlsServer } from './helpers.js';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -41,20 +39,16 @@ function readmeSnippets(): Snippet[] {
 }
 
 describe('README "Point your bot at callkeeper": every JavaScript snippet runs as written', () => {
-  let s: TestServer;
+  let s: Awaited<ReturnType<typeof startTlsServer>>;
   let https: string;
   let caPath: string;
-  const dir = tempDir();
   before(async () => {
-    const tls = await loadOrCreateTls(dir.path, wallTime());
-    caPath = tls.caPath;
-    s = await startServer({ tls: { cert: tls.cert, key: tls.key } });
-    https = await s.ck.listenTls('127.0.0.1', 0);
+    s = await startTlsServer();
+    ({ https, caPath } = s);
     mkdirSync(SNIPPETS, { recursive: true });
   });
   after(async () => {
     await s.close();
-    dir.remove();
     rmSync(SNIPPETS, { recursive: true, force: true });
   });
 
