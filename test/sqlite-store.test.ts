@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { KEEPALIVE_TIMEOUT_RESULT, UNANSWERED_RESULT } from '../src/calls/call-types.js';
 import { SqliteCallStore } from '../src/store/sqlite-store.js';
@@ -42,5 +44,40 @@ test('SQLite on disk: a second store opened on the same file sees every acknowle
   } finally {
     dir.remove();
     for (const d of dirs) d.remove();
+  }
+});
+
+test('SQLite on disk: WAL checkpoints run in the background worker, not in request commits', async () => {
+  const dir = tempDir();
+  try {
+    const store = new SqliteCallStore({ dataDir: dir.path });
+    const db = join(dir.path, 'callkeeper.db');
+    const owner = { appId: 'a', tenantId: 't' };
+    const before = statSync(db).size;
+    for (let i = 0; i < 3000; i++) {
+      await store.create({
+        id: `c${i}`,
+        owner,
+        state: 'establishing',
+        direction: 'outgoing',
+        createdAt: 0,
+        deadline: 1e12,
+        establishAt: null,
+        resource: { callbackUri: 'https://b/cb', pad: 'x'.repeat(500) },
+      });
+    }
+    // Commits only append to the WAL (automatic checkpoints are off on the request path)...
+    assert.ok(statSync(join(dir.path, 'callkeeper.db-wal')).size > 1_000_000);
+    // ...and the worker copies them into the database file (bounded wait for its next round).
+    let grown = false;
+    for (let i = 0; i < 100 && !grown; i++) {
+      grown = statSync(db).size > before + 1_000_000;
+      if (!grown) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(grown, 'the worker checkpointed the WAL into the database');
+    await store.close();
+    assert.equal(existsSync(join(dir.path, 'callkeeper.db-wal')), false, 'a clean close leaves no WAL');
+  } finally {
+    dir.remove();
   }
 });

@@ -37,6 +37,12 @@ export interface AppIdentity extends CallOwner {
 
 const BATCH = 1000;
 
+/**
+ * An embedded store answers synchronously, so awaiting it never lets I/O in: between batches of
+ * a mass expiry, step aside so requests keep being served.
+ */
+const yieldToIo = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /** The calls domain: what each Graph and control operation does, independent of HTTP. */
 export class CallService {
   private readonly observers: CallObserver[] = [];
@@ -212,12 +218,14 @@ export class CallService {
       for (const call of batch) this.emit(call, 'updated');
       changed += batch.length;
       if (batch.length < BATCH) break;
+      await yieldToIo();
     }
     for (;;) {
       const batch = await this.store.expireDue(now, BATCH, { keepAlive: KEEPALIVE_TIMEOUT_RESULT, unanswered: UNANSWERED_RESULT });
       for (const call of batch) this.emit(call, 'deleted');
       changed += batch.length;
       if (batch.length < BATCH) break;
+      await yieldToIo();
     }
     while ((await this.store.purgeEnded(now - this.config.endedRetentionMs, BATCH)) === BATCH);
     return changed;

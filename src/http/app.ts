@@ -52,6 +52,8 @@ export function buildHttpApp(deps: HttpDeps, opts: HttpOptions): FastifyInstance
     // Ids of any length reach the handler and get Graph's 404, not a router miss.
     routerOptions: { maxParamLength: 4096, ignoreTrailingSlash: true },
     genReqId: () => randomUUID(),
+    // A child logger per request costs on every keepAlive; errors are logged with the id by hand.
+    childLoggerFactory: (logger) => logger,
     requestIdHeader: false,
     return503OnClosing: false,
     clientErrorHandler: clientErrorResponder(clock),
@@ -73,7 +75,7 @@ export function buildHttpApp(deps: HttpDeps, opts: HttpOptions): FastifyInstance
   registerBodyParsers(app);
   app.setErrorHandler((err, req, reply) => {
     const g = toGraphError(err, opts.bodyLimit);
-    if (g.status >= 500 && g.code === 'InternalServerError') req.log.error({ err }, 'unexpected error');
+    if (g.status >= 500 && g.code === 'InternalServerError') req.log.error({ err, reqId: req.id, url: req.url }, 'unexpected error');
     sendGraphError(req, reply, g, clock, diagnostic);
   });
   app.setNotFoundHandler((req, reply) => {

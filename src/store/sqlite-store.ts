@@ -17,6 +17,7 @@ import {
   type NextDue,
   type OutboxEntry,
 } from './call-store.js';
+import { SqliteCheckpointer } from './sqlite-checkpointer.js';
 
 interface Row {
   rid: number;
@@ -173,6 +174,7 @@ export class SqliteCallStore implements CallStore {
   private readonly db: Database.Database;
   private readonly stmts;
   private readonly tx;
+  private readonly checkpointer: SqliteCheckpointer | undefined;
 
   constructor(options: SqliteStoreOptions = {}) {
     if (options.dataDir) {
@@ -181,6 +183,11 @@ export class SqliteCallStore implements CallStore {
       this.db = new Database(this.location);
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = NORMAL');
+      // Checkpoints happen in a worker (sqlite-checkpointer.ts), never inside a request's commit.
+      this.db.pragma('wal_autocheckpoint = 0');
+      // Hot pages (the id and deadline indexes) stay in memory with a million calls on disk.
+      this.db.pragma('cache_size = -65536');
+      this.checkpointer = new SqliteCheckpointer(this.location);
     } else {
       this.location = 'memory';
       this.db = new Database(':memory:');
@@ -505,6 +512,8 @@ export class SqliteCallStore implements CallStore {
   }
 
   async close(): Promise<void> {
+    // The worker's connection first: the last one to close checkpoints and removes the WAL.
+    await this.checkpointer?.close();
     if (this.db.open) this.db.close();
   }
 }
