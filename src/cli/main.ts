@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
+import { KEEP_HELP, keepCommand } from '../keeper/keep-command.js';
 import { SERVE_HELP, serve } from './serve.js';
 
 const HELP = `Usage: callkeeper <command> [options]
 
 Commands:
   serve     run the Graph calls API emulator (callkeeper serve --help)
+  keep      keep calls alive against Graph or callkeeper, with a live status line (callkeeper keep --help)
 
 Options:
   -h, --help      show this help
@@ -22,6 +24,8 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case 'serve':
       return serve(rest);
+    case 'keep':
+      return keepCommand(rest);
     case '-v':
     case '--version':
       process.stdout.write(`${version()}\n`);
@@ -30,7 +34,7 @@ async function main(argv: string[]): Promise<void> {
     case '-h':
     case '--help':
     case 'help':
-      process.stdout.write(rest[0] === 'serve' ? SERVE_HELP : HELP);
+      process.stdout.write(rest[0] === 'serve' ? SERVE_HELP : rest[0] === 'keep' ? KEEP_HELP : HELP);
       return;
     default:
       throw new Error(`unknown command '${command}'\n\n${HELP}`);

@@ -54,6 +54,7 @@ export class NotificationDispatcher implements CallObserver {
   private again = false;
   private stopped = true;
   private readonly settled = new Set<() => void>();
+  private closed: Promise<void> | undefined;
   /**
    * Its own connection pool, not undici's global one: that one is shared with the process's
    * fetch, which callkeeper must leave as it found it.
@@ -77,11 +78,12 @@ export class NotificationDispatcher implements CallObserver {
 
   /** Stops claiming; in-flight deliveries finish (their outcome is recorded). */
   async stop(): Promise<void> {
+    if (this.closed) return this.closed;
     this.stopped = true;
     this.timer?.cancel();
     this.timer = undefined;
-    await this.idle();
-    await this.agent.close();
+    this.closed = this.idle().then(() => this.agent.close());
+    return this.closed;
   }
 
   /** New notifications were queued: deliver them soon. */

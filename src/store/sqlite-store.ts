@@ -48,7 +48,7 @@ interface OutboxRow {
   created_at: number;
   status: string;
   attempts: number;
-  next_attempt_at: number;
+  next_attempt_at: number | null;
   last_status: number | null;
   last_error: string | null;
   delivered_at: number | null;
@@ -97,13 +97,12 @@ CREATE TABLE IF NOT EXISTS outbox (
   created_at INTEGER NOT NULL,
   status TEXT NOT NULL DEFAULT 'pending',
   attempts INTEGER NOT NULL DEFAULT 0,
-  next_attempt_at INTEGER NOT NULL,
-  lease_until INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER,
   last_status INTEGER,
   last_error TEXT,
   delivered_at INTEGER
 );
-CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(next_attempt_at) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox(next_attempt_at) WHERE status = 'pending' AND next_attempt_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS outbox_pending_by_call ON outbox(call_id, seq) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS outbox_by_call ON outbox(call_id, seq);
 CREATE TABLE IF NOT EXISTS delivery_attempts (
@@ -151,7 +150,7 @@ function toEntry(r: OutboxRow): OutboxEntry {
     createdAt: r.created_at,
     status: r.status as OutboxEntry['status'],
     attempts: r.attempts,
-    nextAttemptAt: r.next_attempt_at,
+    nextAttemptAt: r.next_attempt_at ?? r.created_at,
     lastStatusCode: r.last_status,
     lastError: r.last_error,
     deliveredAt: r.delivered_at,
@@ -247,31 +246,40 @@ export class SqliteCallStore implements CallStore {
       getSetting: db.prepare('SELECT value FROM settings WHERE key = ?').pluck(),
       initSetting: db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING'),
       putSetting: db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
+      // Only the head of a call's line (its oldest pending notification) has a next_attempt_at;
+      // the rest wait with NULL until it is done. So "what is due" is one index range scan.
+      hasPending: db.prepare(`SELECT 1 FROM outbox WHERE call_id = ? AND status = 'pending' LIMIT 1`).pluck(),
       enqueue: db.prepare(
         `INSERT INTO outbox (call_id, app_id, tenant_id, callback_uri, change_type, resource_data, created_at, next_attempt_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       claimable: db.prepare(
-        `SELECT o.* FROM outbox o
-         WHERE o.status = 'pending' AND o.next_attempt_at <= :now AND o.lease_until <= :now
-           AND o.seq = (SELECT min(p.seq) FROM outbox p WHERE p.call_id = o.call_id AND p.status = 'pending')
-         ORDER BY o.next_attempt_at, o.seq LIMIT :limit`,
+        `SELECT * FROM outbox WHERE status = 'pending' AND next_attempt_at IS NOT NULL AND next_attempt_at <= :now
+         ORDER BY next_attempt_at, seq LIMIT :limit`,
       ),
-      lease: db.prepare('UPDATE outbox SET lease_until = ? WHERE seq = ?'),
+      // A lease is a postponement: the entry is not due again until the claimer's time is up.
+      lease: db.prepare('UPDATE outbox SET next_attempt_at = ? WHERE seq = ?'),
       finish: db.prepare(
-        `UPDATE outbox SET status = :status, attempts = attempts + 1, next_attempt_at = :next, lease_until = 0,
+        `UPDATE outbox SET status = :status, attempts = attempts + 1, next_attempt_at = :next,
            last_status = :statusCode, last_error = :error, delivered_at = :deliveredAt
-         WHERE seq = :seq`,
+         WHERE seq = :seq RETURNING call_id`,
+      ),
+      promote: db.prepare(
+        `UPDATE outbox SET next_attempt_at = :now
+         WHERE seq = (SELECT min(seq) FROM outbox WHERE call_id = :callId AND status = 'pending') AND next_attempt_at IS NULL`,
       ),
       recordAttempt: db.prepare(
         'INSERT OR REPLACE INTO delivery_attempts (seq, attempt, at, status_code, latency_ms, error, outcome) VALUES (?, ?, ?, ?, ?, ?, ?)',
       ),
-      nextDelivery: db.prepare(`SELECT min(max(next_attempt_at, lease_until)) FROM outbox WHERE status = 'pending'`).pluck(),
+      nextDelivery: db.prepare(`SELECT min(next_attempt_at) FROM outbox WHERE status = 'pending' AND next_attempt_at IS NOT NULL`).pluck(),
       attemptsOf: db.prepare('SELECT * FROM delivery_attempts WHERE seq = ? ORDER BY attempt'),
     };
     const enqueueAll = (call: CallRecord, notifications: CallNotification[], at: number) => {
       const callbackUri = typeof call.resource.callbackUri === 'string' ? call.resource.callbackUri : '';
+      let head = this.stmts.hasPending.get(call.id) === undefined;
       for (const n of notifications) {
+        const due = head ? at : null;
+        head = false;
         this.stmts.enqueue.run(
           call.id,
           call.owner.appId,
@@ -280,7 +288,7 @@ export class SqliteCallStore implements CallStore {
           n.changeType,
           JSON.stringify(n.resourceData),
           at,
-          at,
+          due,
         );
       }
     };
@@ -332,14 +340,16 @@ export class SqliteCallStore implements CallStore {
       }),
       finish: db.transaction((seq: number, a: DeliveryAttempt, outcome: DeliveryOutcome) => {
         this.stmts.recordAttempt.run(seq, a.attempt, a.at, a.statusCode, a.latencyMs, a.error, a.outcome);
-        this.stmts.finish.run({
+        const done = this.stmts.finish.get({
           seq,
           status: outcome.status,
-          next: outcome.status === 'pending' ? outcome.nextAttemptAt : a.at,
+          next: outcome.status === 'pending' ? outcome.nextAttemptAt : null,
           statusCode: a.statusCode,
           error: a.error,
           deliveredAt: outcome.status === 'delivered' ? a.at : null,
-        });
+        }) as { call_id: string } | undefined;
+        // Its call's next notification, if any, is now at the head of the line.
+        if (done && outcome.status !== 'pending') this.stmts.promote.run({ now: a.at, callId: done.call_id });
       }),
       purge: db.transaction((before: number, limit: number) => {
         this.stmts.purgeAttempts.run(before, limit);
