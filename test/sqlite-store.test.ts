@@ -81,3 +81,33 @@ test('SQLite on disk: WAL checkpoints run in the background worker, not in reque
     dir.remove();
   }
 });
+
+test('SQLite on disk: the WAL stays bounded under writes that never pause', async () => {
+  const dir = tempDir();
+  try {
+    const store = new SqliteCallStore({ dataDir: dir.path });
+    const owner = { appId: 'a', tenantId: 't' };
+    for (let i = 0; i < 1000; i++) {
+      await store.create({
+        id: `c${i}`,
+        owner,
+        state: 'established',
+        direction: 'outgoing',
+        createdAt: 0,
+        deadline: 1e12,
+        establishAt: null,
+        resource: { callbackUri: 'https://b/cb' },
+      });
+    }
+    let largest = 0;
+    for (let i = 0; i < 60_000; i++) {
+      await store.keepAlive(`c${(i * 7919) % 1000}`, owner, 1, 1e12 + i);
+      if (i % 1000 === 0) largest = Math.max(largest, statSync(join(dir.path, 'callkeeper.db-wal')).size);
+    }
+    // 60,000 keepAlives write far more than 64 MB of WAL frames; the file never holds much more.
+    assert.ok(largest < 96 * 1024 * 1024, `the WAL peaked at ${(largest / 1e6).toFixed(0)} MB`);
+    await store.close();
+  } finally {
+    dir.remove();
+  }
+});

@@ -323,7 +323,9 @@ export function storeContract(name: string, open: () => Promise<CallStore>): voi
     });
 
     test('getOrInitSetting keeps the first value', async () => {
+      assert.equal(await store.getSetting('k'), undefined);
       assert.equal(await store.getOrInitSetting('k', 'first'), 'first');
+      assert.equal(await store.getSetting('k'), 'first');
       assert.equal(await store.getOrInitSetting('k', 'second'), 'first');
       await store.putSetting('k', 'third');
       assert.equal(await store.getOrInitSetting('k', 'fourth'), 'third');

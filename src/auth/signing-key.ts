@@ -13,9 +13,14 @@ export interface SigningKey {
  * so tokens outlive a restart and every instance sharing a store accepts the others' tokens.
  */
 export async function loadSigningKey(store: CallStore, name = 'token-signing-key'): Promise<SigningKey> {
-  const fresh = await generateKeyPair('RS256', { extractable: true, modulusLength: 2048 });
-  const candidate = JSON.stringify(await exportJWK(fresh.privateKey));
-  const stored = JSON.parse(await store.getOrInitSetting(name, candidate)) as JWK;
+  // Generating an RSA key costs hundreds of milliseconds: only on the very first start.
+  let text = await store.getSetting(name);
+  if (text === undefined) {
+    const fresh = await generateKeyPair('RS256', { extractable: true, modulusLength: 2048 });
+    // Another instance may have stored one meanwhile: whichever was first wins for all.
+    text = await store.getOrInitSetting(name, JSON.stringify(await exportJWK(fresh.privateKey)));
+  }
+  const stored = JSON.parse(text) as JWK;
   const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...pub } = stored;
   const kid = await calculateJwkThumbprint(pub);
   const publicJwk: JWK = { ...pub, kid, use: 'sig', alg: 'RS256' };

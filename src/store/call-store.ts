@@ -180,6 +180,9 @@ export interface CallStore {
    */
   getOrInitSetting(key: string, value: string): Promise<string>;
 
+  /** The value stored under `key`, if any. */
+  getSetting(key: string): Promise<string | undefined>;
+
   /** Stores `value` under `key`, replacing what was there. */
   putSetting(key: string, value: string): Promise<void>;
 

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { type CallNotification, notificationsFor } from '../calls/call-notifications.js';
@@ -117,6 +117,9 @@ CREATE TABLE IF NOT EXISTS delivery_attempts (
 );
 `;
 
+/** Largest WAL (bytes) before the writer completes a checkpoint itself. */
+const WAL_LIMIT = 64 * 1024 * 1024;
+
 const COLUMNS =
   'rid, id, app_id, tenant_id, state, direction, created_at, last_keepalive_at, deadline, establish_at, ended_at, result_code, result_subcode, result_message, resource';
 const END_SET = `state = 'terminated', deadline = NULL, establish_at = NULL`;
@@ -174,6 +177,8 @@ export class SqliteCallStore implements CallStore {
   private readonly stmts;
   private readonly tx;
   private readonly checkpointer: SqliteCheckpointer | undefined;
+  private walPath: string | undefined;
+  private writes = 0;
 
   constructor(options: SqliteStoreOptions = {}) {
     if (options.dataDir) {
@@ -187,6 +192,7 @@ export class SqliteCallStore implements CallStore {
       // Hot pages (the id and deadline indexes) stay in memory with a million calls on disk.
       this.db.pragma('cache_size = -65536');
       this.checkpointer = new SqliteCheckpointer(this.location);
+      this.walPath = `${this.location}-wal`;
     } else {
       this.location = 'memory';
       this.db = new Database(':memory:');
@@ -362,6 +368,7 @@ export class SqliteCallStore implements CallStore {
   async create(call: NewCall): Promise<void> {
     try {
       this.tx.create(call);
+      this.wrote();
     } catch (err) {
       if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new DuplicateCallError(call.id);
       throw err;
@@ -379,7 +386,24 @@ export class SqliteCallStore implements CallStore {
   }
 
   async keepAlive(id: string, owner: CallOwner, now: number, deadline: number): Promise<boolean> {
-    return this.stmts.keepAlive.run(now, deadline, id, owner.appId, owner.tenantId, now).changes === 1;
+    const ok = this.stmts.keepAlive.run(now, deadline, id, owner.appId, owner.tenantId, now).changes === 1;
+    this.wrote();
+    return ok;
+  }
+
+  /**
+   * The worker's PASSIVE checkpoints never catch up with a writer that never pauses, so the WAL
+   * would grow without end. Every few hundred writes the writer looks at its size; past
+   * WAL_LIMIT it runs a TRUNCATE checkpoint itself (short: the worker has copied most pages),
+   * which restarts the WAL and shrinks the file: one brief stall per WAL_LIMIT of writes.
+   */
+  private wrote(): void {
+    if (!this.walPath || ++this.writes % 512 !== 0) return;
+    try {
+      if ((statSync(this.walPath, { throwIfNoEntry: false })?.size ?? 0) > WAL_LIMIT) this.db.pragma('wal_checkpoint(TRUNCATE)');
+    } catch {
+      // Busy: the next look tries again.
+    }
   }
 
   async end(id: string, owner: CallOwner | null, now: number, result: ResultInfo, onlyState?: CallState): Promise<CallRecord | undefined> {
@@ -429,6 +453,7 @@ export class SqliteCallStore implements CallStore {
   }
 
   async establishDue(now: number, limit: number): Promise<CallRecord[]> {
+    this.wrote();
     return this.tx.establishDue(now, limit);
   }
 
@@ -453,6 +478,7 @@ export class SqliteCallStore implements CallStore {
 
   async finishDelivery(seq: number, attempt: DeliveryAttempt, outcome: DeliveryOutcome): Promise<void> {
     this.tx.finish(seq, attempt, outcome);
+    this.wrote();
   }
 
   async nextDeliveryAt(): Promise<number | undefined> {
@@ -515,6 +541,10 @@ export class SqliteCallStore implements CallStore {
   async getOrInitSetting(key: string, value: string): Promise<string> {
     this.stmts.initSetting.run(key, value);
     return this.stmts.getSetting.get(key) as string;
+  }
+
+  async getSetting(key: string): Promise<string | undefined> {
+    return (this.stmts.getSetting.get(key) as string | undefined) ?? undefined;
   }
 
   async putSetting(key: string, value: string): Promise<void> {
