@@ -1,0 +1,17 @@
+/** Messages between the bench and its server children (IPC). */
+export type ParentMessage = { type: 'stats' } | { type: 'expiries' } | { type: 'received' };
+
+export type ChildReply =
+  | { type: 'ready'; url: string }
+  /** From the callback sink: notifications received so far. */
+  | { type: 'received'; count: number }
+  | { type: 'stats'; rss: number; now: number /** Calls ended for inactivity so far. */; expired: number }
+  | {
+      type: 'expiries';
+      /** Deadline (virtual ms) of each call ended for inactivity, in the order they ended. */
+      deadlines: number[];
+      /** How long after its deadline each was ended, ms. */
+      lags: number[];
+      lastEndAt: number;
+      now: number;
+    };

@@ -1,0 +1,57 @@
+/**
+ * A callkeeper server in its own process, for the benchmarks: SQLite on disk, tokens checked,
+ * no request logging. Tells the parent its URL over IPC, answers {type:'stats'} with its RSS
+ * and {type:'expiries'} with the lag of every call it ended for inactivity.
+ *
+ *   --data <dir>  --start-at <virtual epoch ms>  --tls (serve https only, with callkeeper's own
+ *   local CA and certificate, as `callkeeper serve` does)
+ */
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ScaledClock } from '../src/clock/clock.js';
+import { createCallkeeper } from '../src/server.js';
+import { loadOrCreateTls } from '../src/tls/certificates.js';
+import type { ChildReply, ParentMessage } from './child-protocol.js';
+
+const { values } = parseArgs({
+  options: {
+    data: { type: 'string' },
+    'start-at': { type: 'string' },
+    tls: { type: 'boolean', default: false },
+  },
+});
+if (!values.data) throw new Error('--data is required');
+const startAt = values['start-at'] === undefined ? undefined : Number(values['start-at']);
+const clock = new ScaledClock(1, Date.now, startAt);
+const tls = values.tls ? await loadOrCreateTls(join(values.data, 'tls'), Date.now()) : undefined;
+
+// Expiry lag: an expired call is stamped endedAt = its deadline, so the lag is how much later
+// than that the end was actually carried out (and observers told).
+const deadlines: number[] = [];
+const lags: number[] = [];
+let lastEndAt = 0;
+
+const ck = await createCallkeeper({ dataDir: values.data, logger: false, clock, tls: tls && { key: tls.key, cert: tls.cert } });
+ck.service.observe({
+  onCallChanged(call, change) {
+    if (change !== 'deleted' || call.endedAt === null || call.resultInfo?.code !== 408) return;
+    const now = clock.now();
+    deadlines.push(call.endedAt);
+    lags.push(now - call.endedAt);
+    lastEndAt = now;
+  },
+});
+const url = tls ? await ck.listenTls('127.0.0.1', 0) : await ck.listen('127.0.0.1', 0);
+
+const send = (m: ChildReply) => process.send?.(m);
+process.on('message', (m: ParentMessage) => {
+  if (m.type === 'stats') send({ type: 'stats', rss: process.memoryUsage().rss, now: clock.now(), expired: lags.length });
+  if (m.type === 'expiries') send({ type: 'expiries', deadlines, lags, lastEndAt, now: clock.now() });
+});
+process.once('SIGTERM', () => {
+  ck.close().then(
+    () => process.exit(0),
+    () => process.exit(1),
+  );
+});
+send({ type: 'ready', url });

@@ -1,0 +1,87 @@
+import { forkServer } from './children.js';
+import type { BenchContext } from './context.js';
+import { fixedRateLoad } from './fixed-rate.js';
+import { fmt, type Row } from './table.js';
+import { alternate, type CallkeeperServer, type Target } from './targets.js';
+
+export const LATENCY_RATE = 5_000;
+
+/** keepAlive throughput next to a bare node:http server, and over TLS, in one alternating run. */
+export async function benchThroughput(
+  ctx: BenchContext,
+  ck: CallkeeperServer,
+  tls: CallkeeperServer | { pending: string },
+): Promise<{ rows: Row[]; bare: Target }> {
+  const bareChild = await forkServer('bare-child.ts');
+  const bare: Target = { name: 'bare node:http', origin: bareChild.url, pathFor: ck.target.pathFor, headers: ck.target.headers };
+  const targets = [bare, ck.target, ...('target' in tls ? [tls.target] : [])];
+  ctx.log(`throughput: ${targets.map((t) => t.name).join(' / ')}, 2 rounds of ${ctx.seconds} s each`);
+  const res = await alternate(ctx, targets, 2);
+  const b = res.get(bare.name);
+  const c = res.get(ck.target.name);
+  if (!b || !c) throw new Error('throughput: missing result');
+  const ratio = c.rps / b.rps;
+  const rows: Row[] = [
+    {
+      figure: 'keepAlive throughput',
+      measured: `${fmt.rps(c.rps)} vs bare node:http ${fmt.rps(b.rps)}: ${fmt.ratio(ratio)}`,
+      target: '>= 0.5x bare node:http',
+      verdict: ratio >= 0.5 && c.failed === 0 ? 'met' : 'missed',
+      ...(c.failed ? { note: `${c.failed} requests failed` } : {}),
+    },
+  ];
+  const tlsAgg = 'target' in tls ? res.get(tls.target.name) : undefined;
+  if ('target' in tls && tlsAgg) {
+    rows.push({
+      figure: 'https (TLS) throughput',
+      measured: `${fmt.rps(tlsAgg.rps)}: ${fmt.ratio(tlsAgg.rps / c.rps)} of http`,
+      target: 'reported (ratio to http)',
+      verdict: tlsAgg.failed === 0 ? 'reported' : 'missed',
+      ...(tlsAgg.failed ? { note: `${tlsAgg.failed} requests failed` } : {}),
+    });
+  } else if ('pending' in tls) {
+    rows.push({
+      figure: 'https (TLS) throughput',
+      measured: 'not measured',
+      target: 'reported (ratio to http)',
+      verdict: 'pending',
+      note: tls.pending,
+    });
+  }
+  ctx.raw.throughput = Object.fromEntries(res);
+  ctx.raw.bareNodeHttpRps = b.rps;
+  ctx.raw.callkeeperRps = c.rps;
+  await bareChild.stop();
+  return { rows, bare };
+}
+
+/** p50/p99 of keepAlive at a fixed 5,000 req/s (open loop), next to the bare server's at the same rate. */
+export async function benchLatency(ctx: BenchContext, ck: CallkeeperServer): Promise<Row[]> {
+  const bareChild = await forkServer('bare-child.ts');
+  const seconds = Math.max(4, ctx.seconds);
+  ctx.log(`latency: ${LATENCY_RATE} req/s for ${seconds} s, bare node:http then callkeeper`);
+  const spec = { rate: LATENCY_RATE, seconds, headers: ck.target.headers, pathFor: ck.target.pathFor };
+  // Warm both up (JIT, connections) at the same rate before measuring.
+  await fixedRateLoad({ ...spec, origin: bareChild.url, seconds: 1 });
+  const bare = await fixedRateLoad({ ...spec, origin: bareChild.url });
+  await fixedRateLoad({ ...spec, origin: ck.target.origin, seconds: 1 });
+  const ckRes = await fixedRateLoad({ ...spec, origin: ck.target.origin });
+  await bareChild.stop();
+  ctx.raw.latency = { callkeeper: ckRes, bareNodeHttp: bare };
+  ctx.log(
+    `  bare p50 ${bare.p50Ms.toFixed(2)} p99 ${bare.p99Ms.toFixed(2)}; callkeeper p50 ${ckRes.p50Ms.toFixed(2)} p99 ${ckRes.p99Ms.toFixed(2)}`,
+  );
+  const ok = ckRes.p99Ms <= 5 && ckRes.failed === 0;
+  return [
+    {
+      figure: `latency at ${fmt.int(LATENCY_RATE)} req/s`,
+      measured:
+        `p50 ${fmt.ms(ckRes.p50Ms)}, p99 ${fmt.ms(ckRes.p99Ms)} (max ${fmt.ms(ckRes.maxMs)}, ${fmt.rps(ckRes.achievedRps)} achieved);` +
+        ` bare node:http p50 ${fmt.ms(bare.p50Ms)}, p99 ${fmt.ms(bare.p99Ms)}` +
+        (ckRes.generatorLagMs > 5 ? `; the load generator itself fell ${fmt.ms(ckRes.generatorLagMs)} behind` : ''),
+      target: 'p99 <= 5 ms',
+      verdict: ok ? 'met' : 'missed',
+      ...(ckRes.failed ? { note: `${ckRes.failed} requests failed` } : {}),
+    },
+  ];
+}
