@@ -14,6 +14,7 @@ import { parseArgs, promisify } from 'node:util';
 import { forkServer, REPO, stopAllStarted } from './children.js';
 import type { BenchContext } from './context.js';
 import { benchExpiryLag, benchMassExpiry, seedMassStore } from './expiry.js';
+import { benchHangingBot } from './hanging.js';
 import { benchKeeper } from './keeper-row.js';
 import { describeMachine, machineLine } from './machine.js';
 import { installPeers, PEERS_DIR } from './peers.js';
@@ -24,7 +25,7 @@ import { markdownTable, type Row } from './table.js';
 import { type CallkeeperServer, startCallkeeper } from './targets.js';
 import { benchLatency, benchThroughput } from './throughput.js';
 
-const ALL = ['throughput', 'https', 'latency', 'peers', 'scale', 'restart', 'lag', 'mass', 'keeper'] as const;
+const ALL = ['throughput', 'https', 'latency', 'hang', 'peers', 'scale', 'restart', 'lag', 'mass', 'keeper'] as const;
 type Bench = (typeof ALL)[number];
 
 const { values } = parseArgs({
@@ -75,7 +76,7 @@ async function main(): Promise<void> {
     (err: unknown) => ctx.log(`peers could not be installed: ${String(err)}`),
   );
 
-  if (wants('throughput') || wants('https') || wants('latency') || wants('peers')) {
+  if (wants('throughput') || wants('https') || wants('latency') || wants('hang') || wants('peers')) {
     const ck = await startCallkeeper(ctx, 'callkeeper', 1_000);
     if (wants('throughput') || wants('https')) {
       const figures = [...(wants('throughput') ? ['keepAlive throughput'] : []), ...(wants('https') ? ['https (TLS) throughput'] : [])];
@@ -94,6 +95,7 @@ async function main(): Promise<void> {
       });
     }
     if (wants('latency')) await guarded(['latency'], 90, () => benchLatency(ctx, ck));
+    if (wants('hang')) await guarded(['keepAlive while a bot hangs on its notifications'], 120, () => benchHangingBot(ctx, ck));
     if (wants('peers')) await guarded(['vs peers'], 300, () => benchPeers(ctx, ck.target, installed));
     await ck.child.stop();
   }

@@ -8,10 +8,13 @@ import type { AddressInfo } from 'node:net';
 import type { ChildReply, ParentMessage } from './child-protocol.js';
 
 let received = 0;
+// --hang: a bot that takes every notification and never answers (the worst callback there is).
+const hang = process.argv.includes('--hang');
 const server = createServer((req, res) => {
   req.resume();
   req.on('end', () => {
     received++;
+    if (hang) return;
     res.writeHead(202, { 'content-length': '0' });
     res.end();
   });

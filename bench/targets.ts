@@ -58,11 +58,17 @@ export interface CallkeeperServer {
  * A callkeeper child on a fresh on-disk store with `calls` calls created through the Graph
  * API, and a keepAlive target over them with a real bearer token.
  */
-export async function startCallkeeper(ctx: BenchContext, name: string, calls: number, args: string[] = []): Promise<CallkeeperServer> {
+export async function startCallkeeper(
+  ctx: BenchContext,
+  name: string,
+  calls: number,
+  args: string[] = [],
+  callbackUri = ctx.callbackUri,
+): Promise<CallkeeperServer> {
   const dataDir = mkdtempSync(join(ctx.tmp, 'ck-'));
   const child = await forkServer('server-child.ts', ['--data', dataDir, ...args]);
   const token = await fetchToken(child.url);
-  const ids = await createCalls(child.url, token, calls, ctx.callbackUri);
+  const ids = await createCalls(child.url, token, calls, callbackUri);
   // Each new call is established a second later (with a notification each): let that pass.
   await new Promise((r) => setTimeout(r, 1_500));
   await notificationsSettled(ctx);
