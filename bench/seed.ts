@@ -35,8 +35,8 @@ export async function seedCalls(spec: SeedSpec): Promise<{ seconds: number }> {
   db.pragma('journal_mode = OFF');
   db.pragma('synchronous = OFF');
   const insert = db.prepare(
-    `INSERT INTO calls (id, app_id, tenant_id, state, direction, created_at, deadline, establish_at, resource)
-     VALUES (?, ?, ?, 'established', 'outgoing', ?, ?, NULL, ?)`,
+    `INSERT INTO calls (id, app_id, tenant_id, state, direction, created_at, deadline, check_at, establish_at, resource)
+     VALUES (?, ?, ?, 'established', 'outgoing', ?, ?, ?, NULL, ?)`,
   );
   const resourceHead = JSON.stringify({
     callbackUri: spec.callbackUri,
@@ -55,7 +55,8 @@ export async function seedCalls(spec: SeedSpec): Promise<{ seconds: number }> {
   db.transaction(() => {
     for (let i = 1; i <= spec.count; i++) {
       const resource = `${resourceHead},"myParticipantId":"${randomUUID()}","callChainId":"${randomUUID()}","source":${source}}`;
-      insert.run(seededCallId(i), DEFAULT_APP.clientId, DEFAULT_APP.tenantId, spec.createdAt, spec.deadline(i), resource);
+      // check_at starts at the deadline, as the store's own create does.
+      insert.run(seededCallId(i), DEFAULT_APP.clientId, DEFAULT_APP.tenantId, spec.createdAt, spec.deadline(i), spec.deadline(i), resource);
     }
   })();
   db.pragma('journal_mode = WAL');

@@ -76,6 +76,27 @@ export function storeContract(name: string, open: () => Promise<CallStore>): voi
       assert.equal((await store.get(c.id))?.deadline, T0 + 89_999);
     });
 
+    test('a call kept alive past its first deadline ends only at its new one', async () => {
+      const fresh = await open();
+      try {
+        const c = newCall({ deadline: T0 + 100, establishAt: null });
+        await fresh.create(c);
+        assert.equal(await fresh.keepAlive(c.id, A, T0 + 50, T0 + 150), true);
+        assert.deepEqual(await fresh.expireDue(T0 + 100, 10, RESULTS), []);
+        const next = (await fresh.nextDue()).deadline;
+        assert.ok(next !== undefined && next <= T0 + 150, 'the scheduler is told to wake by the new deadline');
+        assert.deepEqual(await fresh.expireDue(T0 + 149, 10, RESULTS), []);
+        const ended = await fresh.expireDue(T0 + 150, 10, RESULTS);
+        assert.deepEqual(
+          ended.map((x) => [x.id, x.endedAt]),
+          [[c.id, T0 + 150]],
+        );
+        assert.deepEqual(await fresh.counts(), { active: 0, ended: 1 });
+      } finally {
+        await fresh.close();
+      }
+    });
+
     test('end is owner-checked, exclusive, and leaves a terminated call with its result', async () => {
       const c = newCall();
       await store.create(c);

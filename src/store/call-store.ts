@@ -75,6 +75,7 @@ export interface ListPage {
 
 export interface NextDue {
   establishAt?: number;
+  /** No call's deadline comes before this (it may be earlier than the earliest real deadline: waking then is harmless). */
   deadline?: number;
   /** The oldest end among ended calls still kept for inspection. */
   oldestEndedAt?: number;

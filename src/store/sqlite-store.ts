@@ -75,6 +75,7 @@ CREATE TABLE IF NOT EXISTS calls (
   created_at INTEGER NOT NULL,
   last_keepalive_at INTEGER,
   deadline INTEGER,
+  check_at INTEGER,
   establish_at INTEGER,
   ended_at INTEGER,
   result_code INTEGER,
@@ -82,7 +83,7 @@ CREATE TABLE IF NOT EXISTS calls (
   result_message TEXT,
   resource TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS calls_by_deadline ON calls(deadline) WHERE deadline IS NOT NULL;
+CREATE INDEX IF NOT EXISTS calls_by_check ON calls(check_at) WHERE check_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS calls_by_establish ON calls(establish_at) WHERE establish_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS calls_by_ended ON calls(ended_at) WHERE ended_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -122,7 +123,13 @@ const WAL_LIMIT = 64 * 1024 * 1024;
 
 const COLUMNS =
   'rid, id, app_id, tenant_id, state, direction, created_at, last_keepalive_at, deadline, establish_at, ended_at, result_code, result_subcode, result_message, resource';
-const END_SET = `state = 'terminated', deadline = NULL, establish_at = NULL`;
+const END_SET = `state = 'terminated', deadline = NULL, check_at = NULL, establish_at = NULL`;
+
+/**
+ * Bumped when the schema changes incompatibly. Pre-release stores of another version are
+ * refused with a clear message rather than migrated.
+ */
+const SCHEMA_VERSION = 3;
 
 function toRecord(r: Row): CallRecord {
   return {
@@ -198,12 +205,21 @@ export class SqliteCallStore implements CallStore {
       this.db = new Database(':memory:');
     }
     this.db.pragma('busy_timeout = 5000');
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    const fresh = this.db.prepare(`SELECT count(*) FROM sqlite_master WHERE name = 'calls'`).pluck().get() === 0;
+    if (!fresh && version !== SCHEMA_VERSION) {
+      this.db.close();
+      throw new Error(
+        `${this.location} was written by another version of callkeeper (schema ${version}, this one reads ${SCHEMA_VERSION}); start with an empty --data directory`,
+      );
+    }
     this.db.exec(SCHEMA);
+    this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     const db = this.db;
     this.stmts = {
       insert: db.prepare(
-        `INSERT INTO calls (id, app_id, tenant_id, state, direction, created_at, deadline, establish_at, resource)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO calls (id, app_id, tenant_id, state, direction, created_at, deadline, check_at, establish_at, resource)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       findLive: db.prepare(`SELECT ${COLUMNS} FROM calls WHERE id = ? AND app_id = ? AND tenant_id = ? AND deadline > ?`),
       get: db.prepare(`SELECT ${COLUMNS} FROM calls WHERE id = ?`),
@@ -218,7 +234,7 @@ export class SqliteCallStore implements CallStore {
          RETURNING ${COLUMNS}`,
       ),
       answer: db.prepare(
-        `UPDATE calls SET state = 'establishing', deadline = :deadline, establish_at = :establishAt, resource = json_patch(resource, :patch)
+        `UPDATE calls SET state = 'establishing', deadline = :deadline, check_at = :deadline, establish_at = :establishAt, resource = json_patch(resource, :patch)
          WHERE id = :id AND app_id = :appId AND tenant_id = :tenantId AND deadline > :now AND state = 'incoming'
          RETURNING ${COLUMNS}`,
       ),
@@ -229,15 +245,22 @@ export class SqliteCallStore implements CallStore {
            result_code = CASE WHEN state = 'incoming' THEN :uCode ELSE :kCode END,
            result_subcode = CASE WHEN state = 'incoming' THEN :uSubcode ELSE :kSubcode END,
            result_message = CASE WHEN state = 'incoming' THEN :uMessage ELSE :kMessage END
-         WHERE rid IN (SELECT rid FROM calls WHERE deadline <= :now ORDER BY deadline LIMIT :limit)
+         WHERE rid IN (SELECT rid FROM calls WHERE check_at <= :now AND deadline <= :now ORDER BY check_at LIMIT :limit)
          RETURNING ${COLUMNS}`,
+      ),
+      // The deadline itself is not indexed: a keepAlive moves it on every call, and an index on
+      // it would cost two index-page writes per keepAlive. check_at is indexed instead and moves
+      // only here, when a sweep finds a call whose check came but whose deadline was pushed on.
+      recheck: db.prepare(
+        `UPDATE calls SET check_at = deadline
+         WHERE rid IN (SELECT rid FROM calls WHERE check_at <= :now AND deadline > :now LIMIT :limit)`,
       ),
       establishDue: db.prepare(
         `UPDATE calls SET state = 'established', establish_at = NULL
          WHERE rid IN (SELECT rid FROM calls WHERE establish_at <= ? ORDER BY establish_at LIMIT ?)
          RETURNING ${COLUMNS}`,
       ),
-      minDeadline: db.prepare('SELECT min(deadline) AS t FROM calls WHERE deadline IS NOT NULL').pluck(),
+      minDeadline: db.prepare('SELECT min(check_at) AS t FROM calls WHERE check_at IS NOT NULL').pluck(),
       minEstablish: db.prepare('SELECT min(establish_at) AS t FROM calls WHERE establish_at IS NOT NULL').pluck(),
       minEnded: db.prepare('SELECT min(ended_at) AS t FROM calls WHERE ended_at IS NOT NULL').pluck(),
       purge: db.prepare('DELETE FROM calls WHERE rid IN (SELECT rid FROM calls WHERE ended_at <= ? ORDER BY ended_at LIMIT ?)'),
@@ -247,7 +270,7 @@ export class SqliteCallStore implements CallStore {
       purgeOutbox: db.prepare(
         `DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE status != 'pending' AND created_at <= ? LIMIT ?)`,
       ),
-      countActive: db.prepare('SELECT count(*) FROM calls WHERE deadline IS NOT NULL').pluck(),
+      countActive: db.prepare('SELECT count(*) FROM calls WHERE check_at IS NOT NULL').pluck(),
       countEnded: db.prepare('SELECT count(*) FROM calls WHERE ended_at IS NOT NULL').pluck(),
       getSetting: db.prepare('SELECT value FROM settings WHERE key = ?').pluck(),
       initSetting: db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING'),
@@ -308,6 +331,7 @@ export class SqliteCallStore implements CallStore {
           call.direction,
           call.createdAt,
           call.deadline,
+          call.deadline,
           call.establishAt,
           JSON.stringify(call.resource),
         );
@@ -329,6 +353,7 @@ export class SqliteCallStore implements CallStore {
         return call;
       }),
       expireDue: db.transaction((params: Record<string, string | number>) => {
+        while (this.stmts.recheck.run({ now: params.now, limit: 10_000 }).changes === 10_000);
         const calls = (this.stmts.expireDue.all(params) as Row[]).map(toRecord).sort((a, b) => (a.endedAt ?? 0) - (b.endedAt ?? 0));
         for (const c of calls)
           enqueueAll(c, notificationsFor.ended(c, c.resultInfo ?? { code: 0, subcode: 0, message: '' }), c.endedAt ?? 0);
