@@ -10,6 +10,7 @@ import type { Clock } from '../clock/clock.js';
 import { graphErrors } from '../errors/graph-errors.js';
 import type { CallStore } from '../store/call-store.js';
 import { type Req, resource } from './resource.js';
+import { iso } from './wire.js';
 
 export interface ControlRouteDeps {
   service: CallService;
@@ -19,7 +20,6 @@ export interface ControlRouteDeps {
   apps: AppRegistry;
 }
 
-const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
 /** Longest single clock advance accepted: ten years. */
 const MAX_ADVANCE_MS = 10 * 365 * 24 * 3600 * 1000;
 

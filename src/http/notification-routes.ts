@@ -7,6 +7,7 @@ import type { NotificationDispatcher } from '../notifications/dispatcher.js';
 import { NOTIFICATION_ISSUER, type NotificationSigner } from '../notifications/notification-signer.js';
 import type { CallStore, OutboxEntry } from '../store/call-store.js';
 import { resource } from './resource.js';
+import { iso } from './wire.js';
 
 export interface NotificationRouteDeps {
   service: CallService;
@@ -17,7 +18,6 @@ export interface NotificationRouteDeps {
   notificationSigner: NotificationSigner;
 }
 
-const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
 const bad = (detail: string) => graphErrors.invalidControlRequest({ detail });
 const STATUSES = new Set<OutboxEntry['status']>(['pending', 'delivered', 'dead']);
 

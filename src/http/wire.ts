@@ -6,6 +6,9 @@ import type { Clock } from '../clock/clock.js';
 import { errorBody, GraphError, graphErrors } from '../errors/graph-errors.js';
 import { sanitizeClientRequestId } from './request-context.js';
 
+/** An epoch-ms time as ISO 8601, or null: how the control API shows times. */
+export const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
+
 /** The content type Graph answers JSON with. */
 export const GRAPH_JSON = 'application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8';
 
