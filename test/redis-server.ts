@@ -99,7 +99,16 @@ export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
     for (let i = 0; i < masters; i++) {
       const nodeDir = join(dir, String(i));
       await exec('mkdir', ['-p', nodeDir]);
-      nodes.push(await startOne(nodeDir, ['--cluster-enabled', 'yes', '--cluster-config-file', join(nodeDir, 'nodes.conf'), '--cluster-node-timeout', '5000']));
+      nodes.push(
+        await startOne(nodeDir, [
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          join(nodeDir, 'nodes.conf'),
+          '--cluster-node-timeout',
+          '5000',
+        ]),
+      );
     }
     const ports = nodes.map((n) => n.port);
     await exec('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], {
