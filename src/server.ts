@@ -10,6 +10,7 @@ import { CallService } from './calls/call-service.js';
 import { DueScheduler } from './calls/due-scheduler.js';
 import { type Clock, ScaledClock } from './clock/clock.js';
 import { buildHttpApp } from './http/app.js';
+import { boundUrl } from './http/control-guard.js';
 import { DEFAULT_DISPATCHER, type DispatcherOptions, NotificationDispatcher } from './notifications/dispatcher.js';
 import { NotificationSigner } from './notifications/notification-signer.js';
 import type { CallStore } from './store/call-store.js';
@@ -29,6 +30,8 @@ export interface CallkeeperConfig {
   apps: AppRegistration[];
   /** Certificate and key for the https app; none: http only. */
   tls?: { key: string; cert: string } | undefined;
+  /** The control API's shared secret; required on every control request when set (docs/security.md). */
+  controlToken?: string | undefined;
   /** Delivery of notifications to bots. */
   notifications: DispatcherOptions;
   /** Overrides: tests pass a ManualClock or a store of their own. */
@@ -110,7 +113,7 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
   );
   service.observe(notifier);
   const deps = { clock, store, service, scheduler, apps, issuer, verifiers, key, notifier, notificationSigner };
-  const httpOptions = { bodyLimit: config.bodyLimit, instanceName: hostname(), logger: config.logger };
+  const httpOptions = { bodyLimit: config.bodyLimit, instanceName: hostname(), logger: config.logger, controlToken: config.controlToken };
   app = buildHttpApp(deps, httpOptions);
   const tlsApp = config.tls ? buildHttpApp(deps, { ...httpOptions, https: config.tls }) : undefined;
   await scheduler.start();
@@ -134,11 +137,14 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
     notificationSigner,
     config,
     async listen(host, port) {
-      return built.listen({ host, port });
+      // Fastify names 0.0.0.0 as 127.0.0.1; say what is really bound.
+      const url = await built.listen({ host, port });
+      return boundUrl('http', built.server.address(), url);
     },
     async listenTls(host, port) {
       if (!tlsApp) throw new Error('no TLS certificate was configured');
-      return tlsApp.listen({ host, port });
+      const url = await tlsApp.listen({ host, port });
+      return boundUrl('https', tlsApp.server.address(), url);
     },
     close() {
       closed ??= (async () => {

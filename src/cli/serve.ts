@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../auth/app-config.js';
 import { CALLS_ROLES, DEFAULT_APP } from '../auth/apps.js';
 import { wallTime } from '../clock/clock.js';
+import { isLoopbackBinding } from '../http/control-guard.js';
 import { DEFAULT_DISPATCHER } from '../notifications/dispatcher.js';
 import { type Callkeeper, createCallkeeper, DEFAULTS } from '../server.js';
 import { loadOrCreateTls, type TlsMaterial } from '../tls/certificates.js';
@@ -36,6 +37,9 @@ Options:
                                 (default 1h, virtual time)
   --strict                      Graph's callbackUri rule exactly: https only (by default
                                 http to a loopback host is accepted too)
+  --control-token <secret>      required in the x-callkeeper-control-token header of every
+                                /_callkeeper request (env CALLKEEPER_CONTROL_TOKEN); needed
+                                to use the control API when --host is not a loopback address
   --body-limit <bytes>          largest accepted request body (default 1048576)
   --log-level <level>           fatal, error, warn, info, debug or trace (default warn)
   -h, --help                    show this help
@@ -62,6 +66,7 @@ export async function serve(argv: string[]): Promise<void> {
       'tls-dir': { type: 'string' },
       config: { type: 'string' },
       'body-limit': { type: 'string', default: String(DEFAULTS.bodyLimit) },
+      'control-token': { type: 'string' },
       'log-level': { type: 'string', default: 'warn' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -130,6 +135,7 @@ export async function serve(argv: string[]): Promise<void> {
     establishDelayMs: parseDuration(values['establish-delay'], '--establish-delay'),
     timeScale,
     strictCallbackUri: values.strict,
+    controlToken: values['control-token'] ?? (process.env.CALLKEEPER_CONTROL_TOKEN || undefined),
     bodyLimit,
     logger: { level: values['log-level'] },
     apps,
@@ -154,6 +160,15 @@ export async function serve(argv: string[]): Promise<void> {
     `  Data         ${ck.store.location === 'memory' ? 'in memory (nothing is written to disk)' : ck.store.location}`,
     `  keepAlive timeout ${values['keepalive-timeout']}, time scale ${timeScale}x`,
   ];
+  if (!isLoopbackBinding(ck.app.server.address())) {
+    lines.push(
+      '',
+      `WARNING: listening on ${values.host}, reachable from the network, not only from this machine.`,
+      ck.config.controlToken
+        ? '  The control API requires the x-callkeeper-control-token header.'
+        : '  The control API refuses every request: start with --control-token (or CALLKEEPER_CONTROL_TOKEN) to use it.',
+    );
+  }
   if (tls && !tls.own) {
     lines.push(
       '',

@@ -129,6 +129,18 @@ export const graphErrors = {
     'The request line or headers exceed the server limit.',
   ),
   invalidControlRequest: define(400, 'BadRequest', '{detail}', 'A control-API (`/_callkeeper/...`) request with a bad parameter.'),
+  controlForbidden: define(
+    403,
+    'Forbidden',
+    'The control API refused this request: {reason}. See docs/security.md.',
+    'A control-API request from a web page (foreign `Origin`, cross-site), with a `Host` that is not `localhost` or an address (DNS rebinding), or reaching a network-bound server that has no control token.',
+  ),
+  controlTokenRequired: define(
+    401,
+    'Unauthorized',
+    "The control API needs the control token in the '{header}' header.",
+    'A control-API request without the right `x-callkeeper-control-token` when callkeeper runs with `--control-token`.',
+  ),
   internal: define(
     500,
     'InternalServerError',

@@ -14,6 +14,7 @@ import type { NotificationSigner } from '../notifications/notification-signer.js
 import type { CallStore } from '../store/call-store.js';
 import { registerAuthRoutes } from './auth-routes.js';
 import { registerBodyParsers } from './body-parsers.js';
+import { controlGuard, isControlPath } from './control-guard.js';
 import { registerControlRoutes } from './control-routes.js';
 import { registerGraphRoutes, unknownSegment } from './graph-routes.js';
 import { registerNotificationRoutes } from './notification-routes.js';
@@ -40,6 +41,8 @@ export interface HttpOptions {
   instanceName: string;
   logger: FastifyServerOptions['logger'];
   https?: { key: string; cert: string } | undefined;
+  /** The control API's shared secret (--control-token); see control-guard.ts. */
+  controlToken?: string | undefined;
 }
 
 /** Builds the HTTP app without listening: tests inject into it, the CLI listens. */
@@ -73,6 +76,13 @@ export function buildHttpApp(deps: HttpDeps, opts: HttpOptions): FastifyInstance
   });
 
   registerBodyParsers(app);
+  // Every /_callkeeper route, whoever registers it, gets the control guard first.
+  const guard = controlGuard({ token: opts.controlToken });
+  app.addHook('onRoute', (route) => {
+    if (!isControlPath(route.url)) return;
+    const own = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
+    route.onRequest = [guard, ...own];
+  });
   app.setErrorHandler((err, req, reply) => {
     const g = toGraphError(err, opts.bodyLimit);
     if (g.status >= 500 && g.code === 'InternalServerError') req.log.error({ err, reqId: req.id, url: req.url }, 'unexpected error');

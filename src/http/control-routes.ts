@@ -65,16 +65,21 @@ function parseAdvance(body: unknown): number {
   return value;
 }
 
-/** Control API for tests and people, outside Graph's namespace. No auth: it is a local emulator. */
+/** Control API for tests and people, outside Graph's namespace, behind the control guard (control-guard.ts). */
 export function registerControlRoutes(app: FastifyInstance, deps: ControlRouteDeps): void {
   const { service, store, clock, scheduler, apps } = deps;
   const base = '/_callkeeper';
 
   const clockState = () => ({ now: new Date(clock.now()).toISOString(), epochMs: clock.now(), scale: clock.scale });
 
-  resource(app, `${base}/health`, {
-    GET: async () => ({ status: 'ok', store: store.location, now: new Date(clock.now()).toISOString(), calls: await store.counts() }),
-  });
+  resource(
+    app,
+    `${base}/health`,
+    {
+      GET: async () => ({ status: 'ok', store: store.location, now: new Date(clock.now()).toISOString(), calls: await store.counts() }),
+    },
+    { config: { controlPublic: true } },
+  );
   resource(app, `${base}/clock`, { GET: async () => clockState() });
   resource(app, `${base}/clock/advance`, {
     POST: async (req) => {
