@@ -39,8 +39,9 @@ export interface CallkeeperConfig {
   store?: CallStore;
 }
 
+/** In memory by default: a library call writes nothing to disk unless given a dataDir (the CLI's default is ./.callkeeper). */
 export const DEFAULTS: CallkeeperConfig = {
-  dataDir: '.callkeeper',
+  dataDir: undefined,
   keepAliveTimeoutMs: 45 * 60_000,
   timeScale: 1,
   establishDelayMs: 1_000,

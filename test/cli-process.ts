@@ -18,9 +18,10 @@ export interface ServeProcess {
 }
 
 /** Starts `callkeeper serve` in a child process on a free port and waits for its banner. */
-export async function spawnServe(args: string[], cwd?: string): Promise<ServeProcess> {
+export async function spawnServe(args: string[], cwd?: string, env?: Record<string, string | undefined>): Promise<ServeProcess> {
   const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--https-port', '0', ...args], {
     cwd,
+    env: env ?? process.env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -51,8 +52,15 @@ export async function spawnServe(args: string[], cwd?: string): Promise<ServePro
   return { child, base, ...(tls ? { tlsBase: tls } : {}), ...(ca ? { caPath: ca } : {}), output: () => out, exited };
 }
 
-export async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function runCli(
+  args: string[],
+  options: { env?: Record<string, string | undefined>; cwd?: string } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: options.env ?? process.env,
+    cwd: options.cwd,
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => {

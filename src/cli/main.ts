@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { KEEP_HELP, keepCommand } from '../keeper/keep-command.js';
 import { SERVE_HELP, serve } from './serve.js';
+import { nearest } from './suggest.js';
 
 const HELP = `Usage: callkeeper <command> [options]
 
@@ -36,8 +37,10 @@ async function main(argv: string[]): Promise<void> {
     case 'help':
       process.stdout.write(rest[0] === 'serve' ? SERVE_HELP : rest[0] === 'keep' ? KEEP_HELP : HELP);
       return;
-    default:
-      throw new Error(`unknown command '${command}'\n\n${HELP}`);
+    default: {
+      const guess = nearest(command, ['serve', 'keep', 'help']);
+      throw new Error(`unknown command '${command}'${guess ? ` (did you mean '${guess}'?)` : ''}\n\n${HELP}`);
+    }
   }
 }
 

@@ -1,83 +1,87 @@
 import { readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import { loadConfigFile } from '../auth/app-config.js';
+import { resolve } from 'node:path';
 import { CALLS_ROLES, DEFAULT_APP } from '../auth/apps.js';
 import { wallTime } from '../clock/clock.js';
 import { isLoopbackBinding } from '../http/control-guard.js';
 import { DEFAULT_DISPATCHER } from '../notifications/dispatcher.js';
-import { type Callkeeper, createCallkeeper, DEFAULTS } from '../server.js';
+import { type Callkeeper, createCallkeeper } from '../server.js';
 import { loadOrCreateTls, type TlsMaterial } from '../tls/certificates.js';
-import { parseDuration } from './duration.js';
+import { defaultMemoryTlsDir } from '../tls/tls-dir.js';
+import { configApps } from './config-file.js';
+import { listenOrExplain } from './listen.js';
+import { renderHelpOptions } from './option-docs.js';
+import { CliError, type OptionSource, optionLabel, resolveOptions } from './options.js';
+import { removeReadyFile, writeReadyFile } from './ready-file.js';
+import { SERVE_OPTIONS, type ServeOptions } from './serve-options.js';
+import { StartupGate } from './startup-gate.js';
 
 export const SERVE_HELP = `Usage: callkeeper serve [options]
 
 Runs the Microsoft Graph calls API (v1.0 and beta) with keepAlive, a token endpoint and
 the /_callkeeper control API.
 
+Every option can also be set by its CALLKEEPER_* environment variable or by its key in the
+--config file (JSON; schema: callkeeper.schema.json). Flags win over the environment, the
+environment over the file, the file over the defaults. Durations: 45m, 90s, 1500ms, 2h, 1d.
+
 Options:
-  --host <host>                 address to listen on (default 127.0.0.1)
-  --port <port>                 port to listen on; 0 picks a free one (default 4545)
-  --data <dir>                  directory for the SQLite store (default ./.callkeeper)
-  --memory                      keep everything in memory; nothing is written to disk
-  --keepalive-timeout <dur>     a call ends this long after its start or last keepAlive
-                                (default 45m; examples: 45m, 90s, 1500ms)
-  --time-scale <n>              virtual time runs n times faster than the wall clock (default 1)
-  --establish-delay <dur>       how long an outgoing call stays 'establishing' (default 1s)
-  --https-port <port>           port of the HTTPS listener (default 4546; 0 picks a free one)
-  --no-https                    serve plain http only
-  --cert <file> --key <file>    your own TLS certificate and key (PEM) instead of callkeeper's
-  --tls-dir <dir>               where callkeeper keeps its local CA and certificate
-                                (default <data>/tls; with --memory, $TMPDIR/callkeeper-tls)
-  --config <file>               app registrations: {"apps":[{tenantId, clientId, clientSecret,
-                                roles, displayName}]} (the default app is always there)
-  --notify-timeout <dur>        limit of one notification request (default 10s, wall clock)
-  --notify-retry-for <dur>      retry a failing notification this long, then dead-letter it
-                                (default 1h, virtual time)
-  --strict                      Graph's callbackUri rule exactly: https only (by default
-                                http to a loopback host is accepted too)
-  --control-token <secret>      required in the x-callkeeper-control-token header of every
-                                /_callkeeper request (env CALLKEEPER_CONTROL_TOKEN); needed
-                                to use the control API when --host is not a loopback address
-  --body-limit <bytes>          largest accepted request body (default 1048576)
-  --log-level <level>           fatal, error, warn, info, debug or trace (default warn)
-  -h, --help                    show this help
+${renderHelpOptions(SERVE_OPTIONS)}  -h, --help                      show this help
 `;
 
-export async function serve(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      host: { type: 'string', default: '127.0.0.1' },
-      port: { type: 'string', default: '4545' },
-      data: { type: 'string' },
-      memory: { type: 'boolean', default: false },
-      'keepalive-timeout': { type: 'string', default: '45m' },
-      'time-scale': { type: 'string', default: '1' },
-      'establish-delay': { type: 'string', default: '1s' },
-      strict: { type: 'boolean', default: false },
-      'https-port': { type: 'string', default: '4546' },
-      'notify-timeout': { type: 'string', default: '10s' },
-      'notify-retry-for': { type: 'string', default: '1h' },
-      'no-https': { type: 'boolean', default: false },
-      cert: { type: 'string' },
-      key: { type: 'string' },
-      'tls-dir': { type: 'string' },
-      config: { type: 'string' },
-      'body-limit': { type: 'string', default: String(DEFAULTS.bodyLimit) },
-      'control-token': { type: 'string' },
-      'log-level': { type: 'string', default: 'warn' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-    strict: true,
-    allowPositionals: false,
+const SOURCE_RANK: Record<OptionSource, number> = { flag: 3, env: 2, file: 1, default: 0 };
+
+/** --memory and --data: the one set by the stronger source wins; set by the same one, they clash. */
+function dataDirOf(o: ServeOptions, sources: Record<keyof ServeOptions, OptionSource>, configPath?: string): string | undefined {
+  const memory = o.memory;
+  const data = o.data;
+  if (memory && data !== undefined) {
+    const m = SOURCE_RANK[sources.memory];
+    const d = SOURCE_RANK[sources.data];
+    if (m === d)
+      throw new CliError(
+        `${optionLabel('memory', sources.memory, configPath)} and ${optionLabel('data', sources.data, configPath)} exclude each other: keep one`,
+      );
+    return m > d ? undefined : resolve(data);
+  }
+  return memory ? undefined : resolve(data ?? '.callkeeper');
+}
+
+function readPem(key: 'cert' | 'key', path: string, source: OptionSource, configPath?: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new CliError(
+      `${optionLabel(key, source, configPath)}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    );
+  }
+}
+
+export async function serve(argv: string[], env: Record<string, string | undefined> = process.env): Promise<void> {
+  const resolved = resolveOptions(SERVE_OPTIONS, argv, env, {
+    command: 'callkeeper serve',
+    configKey: 'config',
+    extraFileKeys: ['apps'],
   });
-  if (values.help) {
+  if (resolved.help) {
     process.stdout.write(SERVE_HELP);
     return;
   }
-  if (values.memory && values.data !== undefined) throw new Error('--memory and --data exclude each other');
+  const o = resolved.values;
+  const src = resolved.sources;
+  const configPath = resolved.file?.path;
+  const label = (key: keyof ServeOptions) => optionLabel(key, src[key], configPath);
+  const json = o.logFormat === 'json';
+  // In json mode stdout carries JSON lines only: the banner and notices go to stderr.
+  const human = json ? process.stderr : process.stdout;
+  const event = (name: string, fields: Record<string, unknown> = {}) =>
+    process.stdout.write(`${JSON.stringify({ level: 30, time: Date.now(), pid: process.pid, event: name, msg: name, ...fields })}\n`);
+
+  const dataDir = dataDirOf(o, src, configPath);
+  // `--port 0` alone means "any free ports": the https port follows unless it was set.
+  const httpsPort = o.port === 0 && src.httpsPort === 'default' ? 0 : o.httpsPort;
+  if ((o.cert === undefined) !== (o.key === undefined))
+    throw new CliError(`${o.cert === undefined ? label('key') : label('cert')}: --cert and --key go together (give both, or neither)`);
+  const apps = [DEFAULT_APP, ...configApps(resolved.file)];
 
   // Handlers first: a signal that arrives while starting (or right after the banner, which
   // wakes whoever reads it) must still shut down cleanly, not kill the process mid-write.
@@ -91,12 +95,15 @@ export async function serve(argv: string[]): Promise<void> {
     }
     if (stopping) return;
     stopping = true;
-    process.stdout.write(`callkeeper: ${signal} received, finishing in-flight requests\n`);
+    if (json) event('stopping', { signal });
+    else human.write(`callkeeper: ${signal} received, finishing in-flight requests\n`);
     // Never hang forever on a stuck connection.
     setTimeout(() => process.exit(1), 10_000).unref();
+    if (o.readyFile) removeReadyFile(o.readyFile);
     started.close().then(
       () => {
-        process.stdout.write('callkeeper: stopped\n');
+        if (json) event('stopped');
+        else human.write('callkeeper: stopped\n');
         process.exitCode = 0;
       },
       (err: unknown) => {
@@ -107,63 +114,86 @@ export async function serve(argv: string[]): Promise<void> {
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port: '${values.port}' is not a port number`);
-  const timeScale = Number(values['time-scale']);
-  if (!(timeScale > 0) || !Number.isFinite(timeScale)) throw new Error(`--time-scale: '${values['time-scale']}' must be a positive number`);
-  const bodyLimit = Number(values['body-limit']);
-  if (!Number.isInteger(bodyLimit) || bodyLimit < 1024) throw new Error('--body-limit must be a whole number of bytes, at least 1024');
-  const dataDir = values.memory ? undefined : resolve(values.data ?? '.callkeeper');
-  const httpsPort = Number(values['https-port']);
-  if (!Number.isInteger(httpsPort) || httpsPort < 0 || httpsPort > 65535)
-    throw new Error(`--https-port: '${values['https-port']}' is not a port number`);
-  if ((values.cert === undefined) !== (values.key === undefined)) throw new Error('--cert and --key go together');
+
   let tls: (TlsMaterial & { own: boolean }) | undefined;
-  if (!values['no-https']) {
-    if (values.cert !== undefined && values.key !== undefined) {
-      tls = { cert: readFileSync(values.cert, 'utf8'), key: readFileSync(values.key, 'utf8'), caCert: '', caPath: '', own: true };
+  if (o.https) {
+    if (o.cert !== undefined && o.key !== undefined) {
+      tls = {
+        cert: readPem('cert', o.cert, src.cert, configPath),
+        key: readPem('key', o.key, src.key, configPath),
+        caCert: '',
+        caPath: '',
+        own: true,
+      };
     } else {
-      const dir = resolve(values['tls-dir'] ?? (dataDir ? join(dataDir, 'tls') : join(tmpdir(), 'callkeeper-tls')));
-      tls = { ...(await loadOrCreateTls(dir, wallTime())), own: false };
+      const dir = o.tlsDir !== undefined ? resolve(o.tlsDir) : dataDir ? resolve(dataDir, 'tls') : defaultMemoryTlsDir();
+      try {
+        tls = { ...(await loadOrCreateTls(dir, wallTime(), { sans: o.tlsSan })), own: false };
+      } catch (err) {
+        throw new CliError(`${label('tlsDir')}: ${err instanceof Error ? err.message : String(err)}`);
+      }
     }
   }
-  const apps = [DEFAULT_APP, ...(values.config ? loadConfigFile(values.config).apps : [])];
 
+  // Log lines wait until the ready event (json) or the banner is out, so it comes first.
+  const gate = new StartupGate(process.stdout);
   const ck = await createCallkeeper({
     dataDir,
-    keepAliveTimeoutMs: parseDuration(values['keepalive-timeout'], '--keepalive-timeout'),
-    establishDelayMs: parseDuration(values['establish-delay'], '--establish-delay'),
-    timeScale,
-    strictCallbackUri: values.strict,
-    controlToken: values['control-token'] ?? (process.env.CALLKEEPER_CONTROL_TOKEN || undefined),
-    bodyLimit,
-    logger: { level: values['log-level'] },
+    keepAliveTimeoutMs: o.keepaliveTimeout,
+    establishDelayMs: o.establishDelay,
+    timeScale: o.timeScale,
+    strictCallbackUri: o.strict,
+    controlToken: o.controlToken,
+    bodyLimit: o.bodyLimit,
+    logger: { level: o.logLevel, stream: gate },
     apps,
     tls: tls && { cert: tls.cert, key: tls.key },
     notifications: {
       ...DEFAULT_DISPATCHER,
-      requestTimeoutMs: parseDuration(values['notify-timeout'], '--notify-timeout'),
-      retry: { ...DEFAULT_DISPATCHER.retry, retryForMs: parseDuration(values['notify-retry-for'], '--notify-retry-for') },
+      requestTimeoutMs: o.notifyTimeout,
+      retry: { ...DEFAULT_DISPATCHER.retry, retryForMs: o.notifyRetryFor },
     },
   });
-  const address = await ck.listen(values.host, port);
-  const tlsAddress = tls ? await ck.listenTls(values.host, httpsPort) : undefined;
+  let address: string;
+  let tlsAddress: string | undefined;
+  try {
+    address = await listenOrExplain(() => ck.listen(o.host, o.port), o.host, o.port, label('port'), label('host'));
+    tlsAddress = tls
+      ? await listenOrExplain(() => ck.listenTls(o.host, httpsPort), o.host, httpsPort, label('httpsPort'), label('host'))
+      : undefined;
+  } catch (err) {
+    await ck.close();
+    throw err;
+  }
+  const authority = tlsAddress ?? address;
+  const urls = {
+    http: address,
+    https: tlsAddress ?? null,
+    graph: `${authority}/v1.0`,
+    authority,
+    tokenUrl: `${authority}/{tenant}/oauth2/v2.0/token`,
+    control: `${address}/_callkeeper`,
+    health: `${address}/_callkeeper/health`,
+    caPath: tls && !tls.own ? tls.caPath : null,
+    data: ck.store.location,
+    pid: process.pid,
+  };
   const app = ck.apps.list()[0];
   const lines = [
     'callkeeper: the Microsoft Graph calls API, on your machine',
     `  Graph API    ${address}/v1.0  (and ${address}/beta)`,
     ...(tlsAddress ? [`  Graph API    ${tlsAddress}/v1.0  (TLS)`] : []),
-    `  Token        ${tlsAddress ?? address}/{tenant}/oauth2/v2.0/token  (authority: ${tlsAddress ?? address})`,
+    `  Token        ${authority}/{tenant}/oauth2/v2.0/token  (authority: ${authority})`,
     `  Clouds       global at /, US Gov L4 at /usgov, US Gov L5 (DoD) at /dod, China at /china`,
     `  Control API  ${address}/_callkeeper`,
     `  Bot tokens   ${address}/botframework/v1/.well-known/openidconfiguration  (validates notifications)`,
     `  Data         ${ck.store.location === 'memory' ? 'in memory (nothing is written to disk)' : ck.store.location}`,
-    `  keepAlive timeout ${values['keepalive-timeout']}, time scale ${timeScale}x`,
+    `  keepAlive timeout ${o.keepaliveTimeout / 1000}s, time scale ${o.timeScale}x`,
   ];
   if (!isLoopbackBinding(ck.app.server.address())) {
     lines.push(
       '',
-      `WARNING: listening on ${values.host}, reachable from the network, not only from this machine.`,
+      `WARNING: listening on ${o.host}, reachable from the network, not only from this machine.`,
       ck.config.controlToken
         ? '  The control API requires the x-callkeeper-control-token header.'
         : '  The control API refuses every request: start with --control-token (or CALLKEEPER_CONTROL_TOKEN) to use it.',
@@ -175,7 +205,7 @@ export async function serve(argv: string[]): Promise<void> {
       "Trust callkeeper's local CA (once):",
       `  Node.js   NODE_EXTRA_CA_CERTS=${tls.caPath}`,
       `  Python    REQUESTS_CA_BUNDLE=${tls.caPath}  (httpx/aiohttp: SSL_CERT_FILE=${tls.caPath})`,
-      `  .NET      Linux: cp ${tls.caPath} /usr/local/share/ca-certificates/callkeeper.crt && update-ca-certificates;`,
+      `  .NET      Linux, no root: SSL_CERT_FILE=${tls.caPath}  (or system-wide: cp ${tls.caPath} /usr/local/share/ca-certificates/callkeeper.crt && update-ca-certificates)`,
       `            Windows: Import-Certificate -FilePath ${tls.caPath} -CertStoreLocation Cert:\\CurrentUser\\Root`,
     );
   }
@@ -189,7 +219,15 @@ export async function serve(argv: string[]): Promise<void> {
       `  roles          ${CALLS_ROLES.join(', ')}`,
     );
   }
-  process.stdout.write(`${lines.join('\n')}\n`);
+  try {
+    if (o.readyFile) writeReadyFile(o.readyFile, urls, label('readyFile'));
+  } catch (err) {
+    await ck.close();
+    throw err;
+  }
+  if (json) event('ready', urls);
+  human.write(`${lines.join('\n')}\n`);
+  gate.open();
 
   started = ck;
   if (pendingSignal) stop(pendingSignal);

@@ -1,9 +1,11 @@
 // @peculiar/x509 resolves its services through tsyringe, which needs the Reflect metadata API.
 import 'reflect-metadata';
 import { webcrypto } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
+import { ensurePrivateDir } from './private-dir.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
@@ -61,7 +63,28 @@ async function createCa(now: number): Promise<{ cert: x509.X509Certificate; keys
   return { cert, keys };
 }
 
-async function createServerCert(ca: x509.X509Certificate, caKey: CryptoKey, now: number): Promise<{ cert: string; key: string }> {
+/** The names every server certificate carries. */
+export const BUILTIN_SANS = ['localhost', '127.0.0.1', '::1'] as const;
+
+/** The certificate's names: the built-in ones, then the extra ones, without duplicates, lower-cased. */
+export function serverNames(extra: readonly string[]): string[] {
+  return [...new Set([...BUILTIN_SANS, ...extra.map((n) => n.trim().toLowerCase())])];
+}
+
+const generalName = (name: string): x509.JsonGeneralName => (isIP(name) ? { type: 'ip', value: name } : { type: 'dns', value: name });
+
+/** The DNS names and IPs a certificate is for, in a comparable form. */
+function certificateNames(cert: x509.X509Certificate): string[] {
+  const ext = cert.getExtension(x509.SubjectAlternativeNameExtension);
+  return (ext?.names.toJSON() ?? []).map((n) => n.value.toLowerCase()).sort();
+}
+
+async function createServerCert(
+  ca: x509.X509Certificate,
+  caKey: CryptoKey,
+  now: number,
+  names: readonly string[],
+): Promise<{ cert: string; key: string }> {
   const keys = await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']);
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
@@ -76,11 +99,7 @@ async function createServerCert(ca: x509.X509Certificate, caKey: CryptoKey, now:
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      new x509.SubjectAlternativeNameExtension([
-        { type: 'dns', value: 'localhost' },
-        { type: 'ip', value: '127.0.0.1' },
-        { type: 'ip', value: '::1' },
-      ]),
+      new x509.SubjectAlternativeNameExtension(names.map(generalName)),
       await x509.AuthorityKeyIdentifierExtension.create(ca),
     ],
   });
@@ -97,8 +116,9 @@ function writePrivate(path: string, pem: string): void {
  * afterwards (the server certificate is renewed, by the same CA, before it expires), so a
  * client told once to trust the CA keeps trusting callkeeper. `now` is wall-clock time.
  */
-export async function loadOrCreateTls(dir: string, now: number): Promise<TlsMaterial> {
-  mkdirSync(dir, { recursive: true });
+export async function loadOrCreateTls(dir: string, now: number, options: { sans?: readonly string[] } = {}): Promise<TlsMaterial> {
+  ensurePrivateDir(dir);
+  const names = serverNames(options.sans ?? []);
   const paths = { caCert: join(dir, 'ca.crt'), caKey: join(dir, 'ca.key'), cert: join(dir, 'server.crt'), key: join(dir, 'server.key') };
   let caPem: string;
   let caKey: CryptoKey;
@@ -114,11 +134,12 @@ export async function loadOrCreateTls(dir: string, now: number): Promise<TlsMate
   }
   if (existsSync(paths.cert) && existsSync(paths.key)) {
     const current = new x509.X509Certificate(readFileSync(paths.cert, 'utf8'));
-    if (current.notAfter.getTime() - now > RENEW_BEFORE && current.issuer === new x509.X509Certificate(caPem).subject) {
+    const sameNames = certificateNames(current).join(' ') === [...names].sort().join(' ');
+    if (sameNames && current.notAfter.getTime() - now > RENEW_BEFORE && current.issuer === new x509.X509Certificate(caPem).subject) {
       return { caCert: caPem, caPath: paths.caCert, cert: readFileSync(paths.cert, 'utf8'), key: readFileSync(paths.key, 'utf8') };
     }
   }
-  const server = await createServerCert(new x509.X509Certificate(caPem), caKey, now);
+  const server = await createServerCert(new x509.X509Certificate(caPem), caKey, now, names);
   writePrivate(paths.key, server.key);
   writeFileSync(paths.cert, server.cert);
   return { caCert: caPem, caPath: paths.caCert, ...server };
