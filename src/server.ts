@@ -6,6 +6,7 @@ import { CLOUDS, type Cloud } from './auth/clouds.js';
 import { loadSigningKey, type SigningKey } from './auth/signing-key.js';
 import { TokenIssuer } from './auth/token-issuer.js';
 import { TokenVerifier } from './auth/token-verifier.js';
+import { type BotActionConfig, BotActionService, DEFAULT_BOT_ACTIONS } from './calls/bot-actions.js';
 import { CallService } from './calls/call-service.js';
 import { DueScheduler } from './calls/due-scheduler.js';
 import { type Clock, ScaledClock } from './clock/clock.js';
@@ -13,7 +14,9 @@ import { buildHttpApp } from './http/app.js';
 import { boundUrl } from './http/control-guard.js';
 import { DEFAULT_DISPATCHER, type DispatcherOptions, NotificationDispatcher } from './notifications/dispatcher.js';
 import { NotificationSigner } from './notifications/notification-signer.js';
+import type { BotActionStore } from './store/bot-action-store.js';
 import type { CallStore } from './store/call-store.js';
+import { SqliteBotActionStore } from './store/sqlite-bot-action-store.js';
 import { SqliteCallStore } from './store/sqlite-store.js';
 
 export interface CallkeeperConfig {
@@ -34,9 +37,13 @@ export interface CallkeeperConfig {
   controlToken?: string | undefined;
   /** Delivery of notifications to bots. */
   notifications: DispatcherOptions;
+  /** How long (virtual) prompts, invitations and transfers take. */
+  botActions: BotActionConfig;
   /** Overrides: tests pass a ManualClock or a store of their own. */
   clock?: Clock;
   store?: CallStore;
+  /** The store of rosters and operations; by default the one beside the call store. */
+  botActionStore?: BotActionStore;
 }
 
 /** In memory by default: a library call writes nothing to disk unless given a dataDir (the CLI's default is ./.callkeeper). */
@@ -51,6 +58,7 @@ export const DEFAULTS: CallkeeperConfig = {
   logger: { level: 'warn' },
   apps: [DEFAULT_APP],
   notifications: DEFAULT_DISPATCHER,
+  botActions: DEFAULT_BOT_ACTIONS,
 };
 
 export interface Callkeeper {
@@ -62,6 +70,9 @@ export interface Callkeeper {
   readonly store: CallStore;
   readonly service: CallService;
   readonly scheduler: DueScheduler;
+  readonly botActions: BotActionService;
+  /** Completes operations (prompts, recordings, invitations, transfers) on time. */
+  readonly operationScheduler: DueScheduler;
   readonly apps: AppRegistry;
   readonly issuer: TokenIssuer;
   /** The global cloud's verifier (each cloud has its own, see verifiers). */
@@ -113,11 +124,32 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
     config.notifications,
   );
   service.observe(notifier);
-  const deps = { clock, store, service, scheduler, apps, issuer, verifiers, key, notifier, notificationSigner };
+  const botActions = new BotActionService(botActionStoreFor(config, store), store, clock, config.botActions);
+  const operationScheduler = new DueScheduler(botActions, clock, { error: (obj, msg) => app?.log.error(obj, msg) });
+  service.observe(botActions);
+  botActions.onChange((at) => {
+    notifier.onCallChanged();
+    if (at !== undefined) operationScheduler.wakeBy(at);
+  });
+  const deps = {
+    clock,
+    store,
+    service,
+    scheduler,
+    operationScheduler,
+    botActions,
+    apps,
+    issuer,
+    verifiers,
+    key,
+    notifier,
+    notificationSigner,
+  };
   const httpOptions = { bodyLimit: config.bodyLimit, instanceName: hostname(), logger: config.logger, controlToken: config.controlToken };
   app = buildHttpApp(deps, httpOptions);
   const tlsApp = config.tls ? buildHttpApp(deps, { ...httpOptions, https: config.tls }) : undefined;
   await scheduler.start();
+  await operationScheduler.start();
   notifier.start();
   const built = app;
 
@@ -129,6 +161,8 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
     store,
     service,
     scheduler,
+    botActions,
+    operationScheduler,
     apps,
     issuer,
     verifier,
@@ -151,11 +185,19 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
       closed ??= (async () => {
         await Promise.all([built.close(), tlsApp?.close()]);
         scheduler.stop();
+        operationScheduler.stop();
         await scheduler.idle();
+        await operationScheduler.idle();
         await notifier.stop();
         await store.close();
       })();
       return closed;
     },
   };
+}
+
+function botActionStoreFor(config: CallkeeperConfig, store: CallStore): BotActionStore {
+  if (config.botActionStore) return config.botActionStore;
+  if (store instanceof SqliteCallStore) return new SqliteBotActionStore(store);
+  throw new Error('this call store has no bot-action store beside it: pass botActionStore');
 }

@@ -124,6 +124,7 @@ export async function startServer(config: Partial<CallkeeperConfig> = {}): Promi
     async advance(ms: number) {
       clock.advance(ms);
       await ck.scheduler.runNow();
+      await ck.operationScheduler.runNow();
     },
     close: () => ck.close(),
   };

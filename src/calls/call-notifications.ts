@@ -5,6 +5,13 @@ export interface CallNotification {
   changeType: 'created' | 'updated' | 'deleted';
   /** The call as the notification shows it (resourceData). */
   resourceData: Record<string, unknown>;
+  /**
+   * Appended to the call's resourceUrl for notifications about something within the call
+   * (`/participants`, `/operations/{id}`); absent for the call itself.
+   */
+  resourcePath?: string;
+  /** A roster notification's resourceData is an array of participants; it replaces resourceData. */
+  resourceList?: Record<string, unknown>[];
 }
 
 function resourceData(call: CallRecord, state: CallState, resultInfo?: ResultInfo | null): Record<string, unknown> {

@@ -128,6 +128,43 @@ export const graphErrors = {
     'The request headers or URL are too large.',
     'The request line or headers exceed the server limit.',
   ),
+  callNotEstablished: define(
+    400,
+    'BadRequest',
+    "The call is in state '{state}'; this action needs an established call.",
+    'An operation (playPrompt, recordResponse, mute, transfer, invite, ...) on a call that is not established yet, or is being transferred.',
+  ),
+  appHostedMedia: define(
+    400,
+    'BadRequest',
+    '{action} is supported only for calls that are initiated with serviceHostedMediaConfig.',
+    'playPrompt, recordResponse, subscribeToTone or cancelMediaProcessing on a call with app-hosted media.',
+  ),
+  participantNotFound: define(
+    404,
+    'NotFound',
+    'Participant not found.',
+    "The participant id is not in the call's roster (never was, or left).",
+  ),
+  participantIsBot: define(
+    400,
+    'BadRequest',
+    "The bot's own participant cannot be removed; hang up the call instead (DELETE on the call).",
+    "DELETE .../participants/{id} or a control-API leave naming the bot's own participant.",
+  ),
+  operationNotFound: define(404, 'NotFound', 'Operation not found.', 'The operation id is unknown in that call.'),
+  recordingNotFound: define(
+    404,
+    'NotFound',
+    'Recording not found.',
+    'A recordingLocation of an unknown, unfinished or purged recording (recordings go with their call).',
+  ),
+  recordingTokenInvalid: define(
+    401,
+    'InvalidAuthenticationToken',
+    'The recording access token is missing or wrong.',
+    'A recording is fetched without `Authorization: Bearer <recordingAccessToken>` of that recording.',
+  ),
   invalidControlRequest: define(400, 'BadRequest', '{detail}', 'A control-API (`/_callkeeper/...`) request with a bad parameter.'),
   controlForbidden: define(
     403,

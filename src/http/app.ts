@@ -5,6 +5,7 @@ import { type Cloud, cloudOfPath } from '../auth/clouds.js';
 import type { SigningKey } from '../auth/signing-key.js';
 import type { TokenIssuer } from '../auth/token-issuer.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
+import type { BotActionService } from '../calls/bot-actions.js';
 import type { CallService } from '../calls/call-service.js';
 import type { DueScheduler } from '../calls/due-scheduler.js';
 import type { Clock } from '../clock/clock.js';
@@ -18,6 +19,9 @@ import { controlGuard, isControlPath } from './control-guard.js';
 import { registerControlRoutes } from './control-routes.js';
 import { registerGraphRoutes, unknownSegment } from './graph-routes.js';
 import { registerNotificationRoutes } from './notification-routes.js';
+import { registerOperationRoutes } from './operation-routes.js';
+import { registerParticipantRoutes } from './participant-routes.js';
+import { registerPeopleControlRoutes } from './people-control-routes.js';
 import './request-context.js';
 import { clientErrorResponder, diagnosticHeader, sendGraphError, setWireHeaders, toGraphError } from './wire.js';
 
@@ -26,6 +30,7 @@ export interface HttpDeps {
   store: CallStore;
   service: CallService;
   scheduler: DueScheduler;
+  botActions: BotActionService;
   apps: AppRegistry;
   issuer: TokenIssuer;
   verifiers: ReadonlyMap<Cloud['name'], TokenVerifier>;
@@ -114,5 +119,8 @@ export function buildHttpApp(deps: HttpDeps, opts: HttpOptions): FastifyInstance
   registerAuthRoutes(app, deps);
   registerControlRoutes(app, deps);
   registerNotificationRoutes(app, deps);
+  registerParticipantRoutes(app, deps);
+  registerOperationRoutes(app, deps);
+  registerPeopleControlRoutes(app, deps);
   return app;
 }

@@ -17,6 +17,8 @@ export interface ControlRouteDeps {
   store: CallStore;
   clock: Clock;
   scheduler: DueScheduler;
+  /** Completes bot operations (prompts, recordings, transfers) due by the new time. */
+  operationScheduler?: DueScheduler;
   apps: AppRegistry;
 }
 
@@ -87,6 +89,7 @@ export function registerControlRoutes(app: FastifyInstance, deps: ControlRouteDe
       clock.advance(step);
       // Whatever became due is ended before we answer, as if that time had really passed.
       await scheduler.runNow();
+      await deps.operationScheduler?.runNow();
       return clockState();
     },
   });

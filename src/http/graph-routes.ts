@@ -19,18 +19,18 @@ export interface GraphRouteDeps {
 /** The Graph versions callkeeper serves; both behave alike for calls. */
 export const GRAPH_VERSIONS = ['v1.0', 'beta'] as const;
 
-function principalOf(req: FastifyRequest): Principal {
+export function principalOf(req: FastifyRequest): Principal {
   if (!req.principal) throw graphErrors.tokenMissing();
   return req.principal;
 }
 
-function ownerOf(req: Req): CallOwner {
+export function ownerOf(req: FastifyRequest): CallOwner {
   const p = principalOf(req);
   return { appId: p.appId, tenantId: p.tenantId };
 }
 
 /** The Graph root the client used: scheme, host, cloud prefix and version. */
-function serviceRoot(req: Req): string {
+export function serviceRoot(req: FastifyRequest): string {
   const path = req.url.split('?')[0] ?? '';
   const at = path.indexOf('/communications/');
   return `${req.protocol}://${req.host}${at >= 0 ? path.slice(0, at) : ''}`;
@@ -89,8 +89,17 @@ export function registerGraphRoutes(app: FastifyInstance, deps: GraphRouteDeps):
     }
   };
 
+  for (const { root, opts } of graphRoots(verifiers)) registerVersion(root, opts);
+}
+
+/**
+ * Every Graph root callkeeper serves calls under (each cloud's prefix and version), with the
+ * hook that authenticates requests with that cloud's tokens. China's Graph has no calls API:
+ * its paths fall through to "segment not found".
+ */
+export function graphRoots(verifiers: ReadonlyMap<Cloud['name'], TokenVerifier>): { root: string; opts: ResourceOptions }[] {
+  const out: { root: string; opts: ResourceOptions }[] = [];
   for (const cloud of CLOUDS) {
-    // China's Graph has no calls API: its paths fall through to "segment not found".
     const verifier = verifiers.get(cloud.name);
     if (!cloud.callsAvailable || !verifier) continue;
     const authenticate = async (req: FastifyRequest) => {
@@ -98,21 +107,42 @@ export function registerGraphRoutes(app: FastifyInstance, deps: GraphRouteDeps):
       if (principal.idtyp !== 'app') throw graphErrors.delegatedToken();
       req.principal = principal;
     };
-    for (const version of GRAPH_VERSIONS) registerVersion(`${cloud.prefix}/${version}`, { onRequest: authenticate });
+    for (const version of GRAPH_VERSIONS) out.push({ root: `${cloud.prefix}/${version}`, opts: { onRequest: authenticate } });
   }
+  return out;
 }
 
 /** The path segments callkeeper serves under a Graph version, for "segment not found" errors. */
-const ACTIONS = ['keepAlive', 'answer', 'reject', 'redirect'];
+const ACTIONS = [
+  'keepAlive',
+  'answer',
+  'reject',
+  'redirect',
+  'playPrompt',
+  'recordResponse',
+  'subscribeToTone',
+  'mute',
+  'unmute',
+  'updateRecordingStatus',
+  'cancelMediaProcessing',
+  'changeScreenSharingRole',
+  'transfer',
+];
+const qualified = (names: string[]) =>
+  Object.fromEntries(
+    names.flatMap((a) => [
+      [a, {}],
+      [`microsoft.graph.${a}`, {}],
+    ]),
+  );
 const KNOWN: Record<string, unknown> = {
   communications: {
     calls: {
-      '*': Object.fromEntries(
-        ACTIONS.flatMap((a) => [
-          [a, {}],
-          [`microsoft.graph.${a}`, {}],
-        ]),
-      ),
+      '*': {
+        ...qualified(ACTIONS),
+        participants: { ...qualified(['invite']), '*': qualified(['mute']) },
+        operations: { '*': {} },
+      },
     },
   },
 };

@@ -62,6 +62,7 @@ export function registerNotificationRoutes(app: FastifyInstance, deps: Notificat
           callId: e.callId,
           callbackUri: e.callbackUri,
           changeType: e.notification.changeType,
+          resourceUrl: `/communications/calls/${e.callId}${e.notification.resourcePath ?? ''}`,
           state: e.notification.resourceData.state,
           status: e.status,
           createdDateTime: iso(e.createdAt),

@@ -198,9 +198,9 @@ export class NotificationDispatcher implements CallObserver {
           {
             '@odata.type': '#microsoft.graph.commsNotification',
             changeType: e.notification.changeType,
-            resource: `/app/calls/${e.callId}`,
-            resourceUrl: `/communications/calls/${e.callId}`,
-            resourceData: e.notification.resourceData,
+            resource: `/app/calls/${e.callId}${e.notification.resourcePath ?? ''}`,
+            resourceUrl: `/communications/calls/${e.callId}${e.notification.resourcePath ?? ''}`,
+            resourceData: e.notification.resourceList ?? e.notification.resourceData,
           },
         ],
       });

@@ -45,6 +45,7 @@ interface OutboxRow {
   callback_uri: string;
   change_type: string;
   resource_data: string;
+  resource_path: string;
   created_at: number;
   status: string;
   attempts: number;
@@ -95,6 +96,7 @@ CREATE TABLE IF NOT EXISTS outbox (
   callback_uri TEXT NOT NULL,
   change_type TEXT NOT NULL,
   resource_data TEXT NOT NULL,
+  resource_path TEXT NOT NULL DEFAULT '',
   created_at INTEGER NOT NULL,
   status TEXT NOT NULL DEFAULT 'pending',
   attempts INTEGER NOT NULL DEFAULT 0,
@@ -129,7 +131,7 @@ const END_SET = `state = 'terminated', deadline = NULL, check_at = NULL, establi
  * Bumped when the schema changes incompatibly. Pre-release stores of another version are
  * refused with a clear message rather than migrated.
  */
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
 
 function toRecord(r: Row): CallRecord {
   return {
@@ -148,15 +150,17 @@ function toRecord(r: Row): CallRecord {
 }
 
 function toEntry(r: OutboxRow): OutboxEntry {
+  const data = JSON.parse(r.resource_data) as Record<string, unknown> | Record<string, unknown>[];
+  const notification: CallNotification = Array.isArray(data)
+    ? { changeType: r.change_type as CallNotification['changeType'], resourceData: {}, resourceList: data }
+    : { changeType: r.change_type as CallNotification['changeType'], resourceData: data };
+  if (r.resource_path) notification.resourcePath = r.resource_path;
   return {
     seq: r.seq,
     callId: r.call_id,
     owner: { appId: r.app_id, tenantId: r.tenant_id },
     callbackUri: r.callback_uri,
-    notification: {
-      changeType: r.change_type as CallNotification['changeType'],
-      resourceData: JSON.parse(r.resource_data) as Record<string, unknown>,
-    },
+    notification,
     createdAt: r.created_at,
     status: r.status as OutboxEntry['status'],
     attempts: r.attempts,
@@ -183,6 +187,7 @@ export class SqliteCallStore implements CallStore {
   private readonly db: Database.Database;
   private readonly stmts;
   private readonly tx;
+  private readonly enqueueAll: (call: Pick<CallRecord, 'id' | 'owner' | 'resource'>, notifications: CallNotification[], at: number) => void;
   private readonly checkpointer: SqliteCheckpointer | undefined;
   private walPath: string | undefined;
   private writes = 0;
@@ -279,8 +284,8 @@ export class SqliteCallStore implements CallStore {
       // the rest wait with NULL until it is done. So "what is due" is one index range scan.
       hasPending: db.prepare(`SELECT 1 FROM outbox WHERE call_id = ? AND status = 'pending' LIMIT 1`).pluck(),
       enqueue: db.prepare(
-        `INSERT INTO outbox (call_id, app_id, tenant_id, callback_uri, change_type, resource_data, created_at, next_attempt_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO outbox (call_id, app_id, tenant_id, callback_uri, change_type, resource_data, resource_path, created_at, next_attempt_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       claimable: db.prepare(
         `SELECT * FROM outbox WHERE status = 'pending' AND next_attempt_at IS NOT NULL AND next_attempt_at <= :now
@@ -303,7 +308,7 @@ export class SqliteCallStore implements CallStore {
       nextDelivery: db.prepare(`SELECT min(next_attempt_at) FROM outbox WHERE status = 'pending' AND next_attempt_at IS NOT NULL`).pluck(),
       attemptsOf: db.prepare('SELECT * FROM delivery_attempts WHERE seq = ? ORDER BY attempt'),
     };
-    const enqueueAll = (call: CallRecord, notifications: CallNotification[], at: number) => {
+    const enqueueAll = (call: Pick<CallRecord, 'id' | 'owner' | 'resource'>, notifications: CallNotification[], at: number) => {
       const callbackUri = typeof call.resource.callbackUri === 'string' ? call.resource.callbackUri : '';
       let head = this.stmts.hasPending.get(call.id) === undefined;
       for (const n of notifications) {
@@ -315,12 +320,14 @@ export class SqliteCallStore implements CallStore {
           call.owner.tenantId,
           callbackUri,
           n.changeType,
-          JSON.stringify(n.resourceData),
+          JSON.stringify(n.resourceList ?? n.resourceData),
+          n.resourcePath ?? '',
           at,
           due,
         );
       }
     };
+    this.enqueueAll = enqueueAll;
     this.tx = {
       create: db.transaction((call: NewCall) => {
         this.stmts.insert.run(
@@ -388,6 +395,23 @@ export class SqliteCallStore implements CallStore {
         return this.stmts.purge.run(before, limit).changes;
       }),
     };
+  }
+
+  /**
+   * The database, for stores of other concerns that keep their tables in the same file so that
+   * their changes and the notifications they queue commit in one transaction
+   * (store/sqlite-bot-action-store.ts).
+   */
+  get database(): Database.Database {
+    return this.db;
+  }
+
+  /**
+   * Queues notifications for a call behind those already pending for it; synchronous, so a
+   * caller inside a transaction on `database` commits them with its own change.
+   */
+  enqueueWithin(call: Pick<CallRecord, 'id' | 'owner' | 'resource'>, notifications: CallNotification[], at: number): void {
+    this.enqueueAll(call, notifications, at);
   }
 
   async create(call: NewCall): Promise<void> {

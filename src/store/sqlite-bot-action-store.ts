@@ -1,0 +1,387 @@
+import type Database from 'better-sqlite3';
+import type { CallNotification } from '../calls/call-notifications.js';
+import type { CallOwner, CallRecord, CallState } from '../calls/call-types.js';
+import {
+  callUpdateNotification,
+  OPERATION_RESULTS,
+  type OperationEffects,
+  type OperationRecord,
+  operationNotification,
+  type RecordingPlan,
+} from '../calls/operations.js';
+import { type NewParticipant, type ParticipantPatch, type ParticipantRecord, rosterNotification } from '../calls/participants.js';
+import type { BotActionStore, CallScope, OperationStart, Tagged, TonesOutcome } from './bot-action-store.js';
+import type { SqliteCallStore } from './sqlite-store.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS participants (
+  call_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  is_bot INTEGER NOT NULL,
+  doc TEXT NOT NULL,
+  PRIMARY KEY (call_id, id)
+);
+CREATE TABLE IF NOT EXISTS operations (
+  call_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  status TEXT NOT NULL,
+  due_at INTEGER,
+  doc TEXT NOT NULL,
+  PRIMARY KEY (call_id, id)
+);
+CREATE INDEX IF NOT EXISTS operations_due ON operations(due_at) WHERE due_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS call_media (
+  call_id TEXT PRIMARY KEY,
+  tone_subscribed INTEGER NOT NULL DEFAULT 0,
+  tone_sequence INTEGER NOT NULL DEFAULT 0,
+  source_sequence INTEGER NOT NULL DEFAULT 0
+);
+`;
+
+interface LiveCall {
+  id: string;
+  owner: CallOwner;
+  state: CallState;
+  resource: Record<string, unknown>;
+}
+
+interface CallRow {
+  id: string;
+  app_id: string;
+  tenant_id: string;
+  state: string;
+  resource: string;
+}
+
+const refuse = <T>(reason: 'callNotFound' | 'participantNotFound' | 'operationNotFound' | 'isBot'): Tagged<T> => ({ ok: false, reason });
+const ok = <T>(value: T): Tagged<T> => ({ ok: true, value });
+
+/**
+ * The bot-action tables live in the call store's SQLite file, so a change and the
+ * notifications it queues (into the call store's outbox) commit in one transaction.
+ */
+export class SqliteBotActionStore implements BotActionStore {
+  private readonly db: Database.Database;
+  private readonly s;
+
+  constructor(private readonly calls: SqliteCallStore) {
+    this.db = calls.database;
+    this.db.exec(SCHEMA);
+    const db = this.db;
+    this.s = {
+      live: db.prepare('SELECT id, app_id, tenant_id, state, resource FROM calls WHERE id = ? AND deadline > ?'),
+      setState: db.prepare('UPDATE calls SET state = ? WHERE id = ? AND deadline > ?'),
+      roster: db.prepare('SELECT doc FROM participants WHERE call_id = ? ORDER BY rowid').pluck(),
+      participant: db.prepare('SELECT doc FROM participants WHERE call_id = ? AND id = ?').pluck(),
+      bot: db.prepare('SELECT doc FROM participants WHERE call_id = ? AND is_bot = 1').pluck(),
+      insertParticipant: db.prepare('INSERT OR IGNORE INTO participants (call_id, id, is_bot, doc) VALUES (?, ?, ?, ?)'),
+      updateParticipant: db.prepare('UPDATE participants SET doc = ? WHERE call_id = ? AND id = ?'),
+      deleteParticipant: db.prepare('DELETE FROM participants WHERE call_id = ? AND id = ?'),
+      media: db.prepare('INSERT INTO call_media (call_id) VALUES (?) ON CONFLICT(call_id) DO NOTHING'),
+      nextSource: db
+        .prepare('UPDATE call_media SET source_sequence = source_sequence + 1 WHERE call_id = ? RETURNING source_sequence')
+        .pluck(),
+      subscribe: db.prepare('UPDATE call_media SET tone_subscribed = ? WHERE call_id = ?'),
+      toneState: db.prepare('SELECT tone_subscribed FROM call_media WHERE call_id = ?').pluck(),
+      nextTone: db.prepare('UPDATE call_media SET tone_sequence = tone_sequence + 1 WHERE call_id = ? RETURNING tone_sequence').pluck(),
+      insertOp: db.prepare('INSERT INTO operations (call_id, id, kind, status, due_at, doc) VALUES (?, ?, ?, ?, ?, ?)'),
+      updateOp: db.prepare('UPDATE operations SET status = ?, due_at = ?, doc = ? WHERE call_id = ? AND id = ?'),
+      op: db.prepare('SELECT doc FROM operations WHERE call_id = ? AND id = ?').pluck(),
+      ops: db.prepare('SELECT doc FROM operations WHERE call_id = ? ORDER BY rowid').pluck(),
+      runningMedia: db
+        .prepare(
+          `SELECT doc FROM operations WHERE call_id = ? AND status = 'running' AND kind IN ('playPrompt', 'recordResponse') ORDER BY rowid`,
+        )
+        .pluck(),
+      due: db.prepare('SELECT call_id, doc FROM operations WHERE due_at <= ? ORDER BY due_at, rowid LIMIT ?'),
+      nextDue: db.prepare('SELECT min(due_at) FROM operations WHERE due_at IS NOT NULL').pluck(),
+      orphans: db
+        .prepare(
+          `SELECT call_id FROM (SELECT call_id FROM participants UNION SELECT call_id FROM operations UNION SELECT call_id FROM call_media)
+         WHERE call_id NOT IN (SELECT id FROM calls) LIMIT ?`,
+        )
+        .pluck(),
+      dropParticipants: db.prepare('DELETE FROM participants WHERE call_id = ?'),
+      dropOps: db.prepare('DELETE FROM operations WHERE call_id = ?'),
+      dropMedia: db.prepare('DELETE FROM call_media WHERE call_id = ?'),
+    };
+  }
+
+  // ---- helpers, all synchronous so that they compose inside one transaction ----
+
+  private live(scope: CallScope): LiveCall | undefined {
+    const row = this.s.live.get(scope.callId, scope.now) as CallRow | undefined;
+    if (!row) return undefined;
+    if (scope.owner && (row.app_id !== scope.owner.appId || row.tenant_id !== scope.owner.tenantId)) return undefined;
+    return {
+      id: row.id,
+      owner: { appId: row.app_id, tenantId: row.tenant_id },
+      state: row.state as CallState,
+      resource: JSON.parse(row.resource) as Record<string, unknown>,
+    };
+  }
+
+  private rosterOf(callId: string): ParticipantRecord[] {
+    return (this.s.roster.all(callId) as string[]).map((d) => JSON.parse(d) as ParticipantRecord);
+  }
+
+  private notify(call: LiveCall, notifications: CallNotification[], now: number): void {
+    if (notifications.length) this.calls.enqueueWithin(call, notifications, now);
+  }
+
+  private insertPeople(call: LiveCall, people: NewParticipant[]): number {
+    this.s.media.run(call.id);
+    let added = 0;
+    for (const p of people) {
+      if (this.s.participant.get(call.id, p.id) !== undefined) continue;
+      const sourceId = String(this.s.nextSource.get(call.id));
+      const record: ParticipantRecord = { ...p, callId: call.id, sourceId };
+      added += this.s.insertParticipant.run(call.id, p.id, p.isBot ? 1 : 0, JSON.stringify(record)).changes;
+    }
+    return added;
+  }
+
+  private patchParticipant(call: LiveCall, id: string | 'bot', patch: ParticipantPatch, now: number): Tagged<ParticipantRecord> {
+    const doc = (id === 'bot' ? this.s.bot.get(call.id) : this.s.participant.get(call.id, id)) as string | undefined;
+    if (doc === undefined) return refuse('participantNotFound');
+    const before = JSON.parse(doc) as ParticipantRecord;
+    const after: ParticipantRecord = { ...before, ...patch };
+    if (JSON.stringify(after) !== doc) {
+      this.s.updateParticipant.run(JSON.stringify(after), call.id, before.id);
+      this.notify(call, [rosterNotification(this.rosterOf(call.id))], now);
+    }
+    return ok(after);
+  }
+
+  private saveOp(op: OperationRecord): void {
+    this.s.updateOp.run(op.status, op.dueAt, JSON.stringify(op), op.callId, op.id);
+  }
+
+  private finish(
+    call: LiveCall,
+    op: OperationRecord,
+    status: 'completed' | 'failed',
+    result: OperationRecord['result'],
+    now: number,
+  ): OperationRecord {
+    const done: OperationRecord = { ...op, status, resultInfo: result, dueAt: null, completedAt: now };
+    this.saveOp(done);
+    this.notify(call, [operationNotification(done)], now);
+    return done;
+  }
+
+  // ---- the port ----
+
+  async seedRoster(call: CallRecord, people: NewParticipant[], now: number): Promise<boolean> {
+    return this.db.transaction(() => {
+      const live = this.live({ callId: call.id, owner: null, now });
+      if (!live) return false;
+      if (this.insertPeople(live, people) === 0) return false;
+      this.notify(live, [rosterNotification(this.rosterOf(live.id))], now);
+      return true;
+    })();
+  }
+
+  async roster(scope: CallScope): Promise<Tagged<ParticipantRecord[]>> {
+    return this.live(scope) ? ok(this.rosterOf(scope.callId)) : refuse('callNotFound');
+  }
+
+  async participant(scope: CallScope, participantId: string): Promise<Tagged<ParticipantRecord>> {
+    if (!this.live(scope)) return refuse('callNotFound');
+    const doc = this.s.participant.get(scope.callId, participantId) as string | undefined;
+    return doc === undefined ? refuse('participantNotFound') : ok(JSON.parse(doc) as ParticipantRecord);
+  }
+
+  async join(scope: CallScope, people: NewParticipant[]): Promise<Tagged<ParticipantRecord[]>> {
+    return this.db.transaction((): Tagged<ParticipantRecord[]> => {
+      const call = this.live(scope);
+      if (!call) return refuse('callNotFound');
+      this.insertPeople(call, people);
+      const roster = this.rosterOf(call.id);
+      this.notify(call, [rosterNotification(roster)], scope.now);
+      return ok(roster);
+    })();
+  }
+
+  async updateParticipant(scope: CallScope, participantId: string | 'bot', patch: ParticipantPatch): Promise<Tagged<ParticipantRecord>> {
+    return this.db.transaction((): Tagged<ParticipantRecord> => {
+      const call = this.live(scope);
+      if (!call) return refuse('callNotFound');
+      return this.patchParticipant(call, participantId, patch, scope.now);
+    })();
+  }
+
+  async leave(scope: CallScope, participantId: string): Promise<Tagged<ParticipantRecord>> {
+    return this.db.transaction((): Tagged<ParticipantRecord> => {
+      const call = this.live(scope);
+      if (!call) return refuse('callNotFound');
+      const doc = this.s.participant.get(call.id, participantId) as string | undefined;
+      if (doc === undefined) return refuse('participantNotFound');
+      const who = JSON.parse(doc) as ParticipantRecord;
+      if (who.isBot) return refuse('isBot');
+      this.s.deleteParticipant.run(call.id, participantId);
+      this.notify(call, [rosterNotification(this.rosterOf(call.id))], scope.now);
+      return ok(who);
+    })();
+  }
+
+  async startOperation(scope: CallScope, op: OperationRecord, start: OperationStart): Promise<Tagged<OperationRecord>> {
+    return this.db.transaction((): Tagged<OperationRecord> => {
+      const call = this.live(scope);
+      if (!call) return refuse('callNotFound');
+      let stored = op;
+      if (start.queued && op.dueAt !== null) {
+        const busyUntil = (this.s.runningMedia.all(call.id) as string[])
+          .map((d) => (JSON.parse(d) as OperationRecord).dueAt ?? scope.now)
+          .reduce((a, b) => Math.max(a, b), scope.now);
+        const shift = busyUntil - scope.now;
+        if (shift > 0) {
+          const rec = op.data.recording as RecordingPlan | undefined;
+          stored = {
+            ...op,
+            dueAt: op.dueAt + shift,
+            data: rec ? { ...op.data, recording: { ...rec, startAt: rec.startAt + shift } } : op.data,
+          };
+        }
+      }
+      this.s.insertOp.run(call.id, stored.id, stored.kind, stored.status, stored.dueAt, JSON.stringify(stored));
+      this.s.media.run(call.id);
+      if (start.toneSubscribed !== undefined) this.s.subscribe.run(start.toneSubscribed ? 1 : 0, call.id);
+      if (start.callState) {
+        this.s.setState.run(start.callState, call.id, scope.now);
+        this.notify(call, [callUpdateNotification(start.callState)], scope.now);
+      }
+      if (start.notifyCompletion) this.notify(call, [operationNotification(stored)], scope.now);
+      if (start.botPatch) this.patchParticipant(call, 'bot', start.botPatch, scope.now);
+      return ok(stored);
+    })();
+  }
+
+  async operation(scope: CallScope, operationId: string): Promise<Tagged<OperationRecord>> {
+    if (!this.live(scope)) return refuse('callNotFound');
+    const doc = this.s.op.get(scope.callId, operationId) as string | undefined;
+    return doc === undefined ? refuse('operationNotFound') : ok(JSON.parse(doc) as OperationRecord);
+  }
+
+  async operations(scope: CallScope): Promise<Tagged<OperationRecord[]>> {
+    if (!this.live(scope)) return refuse('callNotFound');
+    return ok((this.s.ops.all(scope.callId) as string[]).map((d) => JSON.parse(d) as OperationRecord));
+  }
+
+  async runDue(now: number, limit: number): Promise<{ op: OperationRecord; ran: OperationEffects }[]> {
+    return this.db.transaction(() => {
+      const out: { op: OperationRecord; ran: OperationEffects }[] = [];
+      for (const row of this.s.due.all(now, limit) as { call_id: string; doc: string }[]) {
+        const op = JSON.parse(row.doc) as OperationRecord;
+        // A step is stamped at its own moment, however late the sweep runs.
+        const at = op.dueAt ?? now;
+        const call = this.live({ callId: row.call_id, owner: null, now: at });
+        if (!call) {
+          this.saveOp({ ...op, dueAt: null });
+          continue;
+        }
+        const ran = op.effects;
+        if (ran.join?.length) {
+          this.insertPeople(call, ran.join);
+          this.notify(call, [rosterNotification(this.rosterOf(call.id))], at);
+        }
+        if (ran.callState) {
+          this.s.setState.run(ran.callState, call.id, at);
+          this.notify(call, [callUpdateNotification(ran.callState)], at);
+        }
+        let after: OperationRecord;
+        if (ran.next) {
+          after = { ...op, dueAt: at + ran.next.afterMs, effects: ran.next.effects };
+          this.saveOp(after);
+        } else {
+          const done: OperationRecord = { ...op, status: 'completed', resultInfo: op.result, dueAt: null, completedAt: at };
+          this.saveOp(done);
+          // transfer has no operation id on Graph's side: its outcome is the call's own notifications.
+          if (op.kind !== 'transfer') this.notify(call, [operationNotification(done)], at);
+          after = done;
+        }
+        out.push({ op: after, ran });
+      }
+      return out;
+    })();
+  }
+
+  async nextDueAt(): Promise<number | undefined> {
+    return (this.s.nextDue.get() as number | null) ?? undefined;
+  }
+
+  async cancelMedia(scope: CallScope): Promise<Tagged<OperationRecord[]>> {
+    return this.db.transaction((): Tagged<OperationRecord[]> => {
+      const call = this.live(scope);
+      if (!call) return refuse('callNotFound');
+      const running = (this.s.runningMedia.all(call.id) as string[]).map((d) => JSON.parse(d) as OperationRecord);
+      return ok(running.map((op) => this.finish(call, op, 'failed', OPERATION_RESULTS.canceled, scope.now)));
+    })();
+  }
+
+  async tones(scope: CallScope, tones: string[]): Promise<Tagged<TonesOutcome>> {
+    return this.db.transaction((): Tagged<TonesOutcome> => {
+      const call = this.live(scope);
+      if (!call) return refuse('callNotFound');
+      this.s.media.run(call.id);
+      const subscribed = this.s.toneState.get(call.id) === 1;
+      const outcome: TonesOutcome = { notified: 0, stopped: [] };
+      for (const tone of tones) {
+        if (subscribed) {
+          const sequenceId = this.s.nextTone.get(call.id) as number;
+          this.notify(
+            call,
+            [callUpdateNotification(call.state, { toneInfo: { '@odata.type': '#microsoft.graph.toneInfo', sequenceId, tone } })],
+            scope.now,
+          );
+          outcome.notified++;
+        }
+        for (const d of this.s.runningMedia.all(call.id) as string[]) {
+          const op = JSON.parse(d) as OperationRecord;
+          const rec = op.data.recording as RecordingPlan | undefined;
+          if (op.kind !== 'recordResponse' || !rec || rec.startAt > scope.now || !rec.stopTones.includes(tone)) continue;
+          const stopped = { ...op, data: { ...op.data, recording: { ...rec, completionReason: 'stopToneDetected' } } };
+          outcome.stopped.push(this.finish(call, stopped, 'completed', OPERATION_RESULTS.stopTone, scope.now));
+        }
+      }
+      return ok(outcome);
+    })();
+  }
+
+  async silence(scope: CallScope): Promise<Tagged<OperationRecord[]>> {
+    return this.db.transaction((): Tagged<OperationRecord[]> => {
+      const call = this.live(scope);
+      if (!call) return refuse('callNotFound');
+      const changed: OperationRecord[] = [];
+      for (const d of this.s.runningMedia.all(call.id) as string[]) {
+        const op = JSON.parse(d) as OperationRecord;
+        const rec = op.data.recording as RecordingPlan | undefined;
+        if (op.kind !== 'recordResponse' || !rec || op.dueAt === null) continue;
+        const end = Math.max(scope.now, rec.startAt) + rec.maxSilenceMs;
+        if (end >= op.dueAt) continue;
+        const next: OperationRecord = {
+          ...op,
+          dueAt: end,
+          result: OPERATION_RESULTS.maxSilence,
+          data: { ...op.data, recording: { ...rec, completionReason: 'maxSilenceTimeout' } },
+        };
+        this.saveOp(next);
+        changed.push(next);
+      }
+      return ok(changed);
+    })();
+  }
+
+  async purgeOrphans(limit: number): Promise<number> {
+    return this.db.transaction(() => {
+      const ids = this.s.orphans.all(limit) as string[];
+      for (const id of ids) {
+        this.s.dropParticipants.run(id);
+        this.s.dropOps.run(id);
+        this.s.dropMedia.run(id);
+      }
+      return ids.length;
+    })();
+  }
+}
