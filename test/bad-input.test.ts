@@ -193,7 +193,7 @@ describe('bad input gets a clear Graph-shaped 4xx, never a 5xx or a crash', () =
   test('unknown routes and methods get Graph errors, not framework defaults', async () => {
     const cases: [string, string, number, string, RegExp][] = [
       ['GET', '/v1.0/me', 400, 'BadRequest', /segment 'me'/],
-      ['GET', '/v1.0/communications/calls/abc/participants', 400, 'BadRequest', /segment 'participants'/],
+      ['GET', '/v1.0/communications/calls/abc/dancers', 400, 'BadRequest', /segment 'dancers'/],
       ['GET', '/beta/communications/presences', 400, 'BadRequest', /segment 'presences'/],
       ['GET', '/v2.0/communications/calls', 404, 'NotFound', /does not exist/],
       ['GET', '/', 404, 'NotFound', /does not exist/],
