@@ -5,11 +5,12 @@ import { type AppRegistration, AppRegistry, DEFAULT_APP } from './auth/apps.js';
 import { CLOUDS, type Cloud } from './auth/clouds.js';
 import { loadSigningKey, type SigningKey } from './auth/signing-key.js';
 import { TokenIssuer } from './auth/token-issuer.js';
+import { DEFAULT_TOKEN_LIFETIME_S, TokenRevocations } from './auth/token-lifetime.js';
 import { TokenVerifier } from './auth/token-verifier.js';
 import { type BotActionConfig, BotActionService, DEFAULT_BOT_ACTIONS } from './calls/bot-actions.js';
 import { CallService } from './calls/call-service.js';
 import { DueScheduler } from './calls/due-scheduler.js';
-import { type Clock, ScaledClock } from './clock/clock.js';
+import { type Clock, ScaledClock, wallTime } from './clock/clock.js';
 import { buildHttpApp } from './http/app.js';
 import { boundUrl } from './http/control-guard.js';
 import { DEFAULT_DISPATCHER, type DispatcherOptions, NotificationDispatcher } from './notifications/dispatcher.js';
@@ -39,8 +40,12 @@ export interface CallkeeperConfig {
   notifications: DispatcherOptions;
   /** How long (virtual) prompts, invitations and transfers take. */
   botActions: BotActionConfig;
+  /** Lifetime of access tokens, wall-clock seconds (600 to 86400). */
+  tokenLifetimeS: number;
   /** Overrides: tests pass a ManualClock or a store of their own. */
   clock?: Clock;
+  /** The wall clock access tokens live on (epoch ms); tests may pass their own. */
+  wallTime?: () => number;
   store?: CallStore;
   /** The store of rosters and operations; by default the one beside the call store. */
   botActionStore?: BotActionStore;
@@ -59,6 +64,7 @@ export const DEFAULTS: CallkeeperConfig = {
   apps: [DEFAULT_APP],
   notifications: DEFAULT_DISPATCHER,
   botActions: DEFAULT_BOT_ACTIONS,
+  tokenLifetimeS: DEFAULT_TOKEN_LIFETIME_S,
 };
 
 export interface Callkeeper {
@@ -107,8 +113,13 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
   const apps = new AppRegistry(config.apps);
   await loadRegisteredApps(store, apps);
   const key = await loadSigningKey(store);
-  const issuer = new TokenIssuer(key, clock);
-  const verifiers = new Map(CLOUDS.map((cloud) => [cloud.name, new TokenVerifier(key, apps, clock, cloud)] as const));
+  // Tokens live on the wall clock, not the virtual one (docs/decisions.md, "Time of tokens").
+  const tokenTime = config.wallTime ?? wallTime;
+  const revocations = new TokenRevocations();
+  const issuer = new TokenIssuer(key, { wallTime: tokenTime, lifetimeS: config.tokenLifetimeS, revocations });
+  const verifiers = new Map(
+    CLOUDS.map((cloud) => [cloud.name, new TokenVerifier(key, apps, { wallTime: tokenTime, revocations, cloud })] as const),
+  );
   const verifier = verifiers.get('global') as TokenVerifier;
 
   // The scheduler logs through the app's logger, which exists only once the app is built.

@@ -4,6 +4,13 @@ import { createLocalJWKSet, decodeJwt, exportSPKI, generateKeyPair, jwtVerify, S
 import { DEFAULT_APP } from '../src/auth/apps.js';
 import { callBody, type GraphErrorBody, OTHER_APP, requestToken, startServer, type TestServer } from './helpers.js';
 
+const WWW_AUTHENTICATE =
+  'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"';
+const errorOf = (body: unknown) => {
+  const e = (body as GraphErrorBody).error;
+  return [e.code, e.message];
+};
+
 const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
 
 describe('tokens and who may see a call', () => {
@@ -42,7 +49,7 @@ describe('tokens and who may see a call', () => {
     const jwks = (await (await fetch(`${s.base}/${DEFAULT_APP.tenantId}/discovery/v2.0/keys`)).json()) as Parameters<
       typeof createLocalJWKSet
     >[0];
-    const { protectedHeader } = await jwtVerify(body.access_token, createLocalJWKSet(jwks), { currentDate: new Date(s.clock.now()) });
+    const { protectedHeader } = await jwtVerify(body.access_token, createLocalJWKSet(jwks));
     assert.equal(protectedHeader.alg, 'RS256');
   });
 
@@ -115,8 +122,8 @@ describe('tokens and who may see a call', () => {
     await expect401(await get(`Bearer ${flipped}`), /Invalid signature/);
   });
 
-  test('an expired token is 401, even after it was verified and cached', async () => {
-    const token = await s.token(); // issued at t; expires at t + 3599 s
+  test("an expired token is 401 with Graph's exact message and challenge, even after it was verified and cached", async () => {
+    const token = await s.token(); // issued at wall time t; exp = t + 3599 s
     const create = () =>
       s.graph('/v1.0/communications/calls', {
         method: 'POST',
@@ -125,10 +132,41 @@ describe('tokens and who may see a call', () => {
         body: JSON.stringify(callBody()),
       });
     assert.equal((await create()).status, 201); // verified once, now cached
-    await s.advance(3598_000);
+    // Microsoft's validators allow 5 minutes of clock skew past exp.
+    s.advanceWall((3599 + 299) * 1000);
     assert.equal((await create()).status, 201);
-    await s.advance(1_000);
-    await expect401(await create(), /expired/);
+    s.advanceWall(2_000);
+    const res = await create();
+    assert.equal(res.status, 401);
+    assert.equal(res.headers.get('www-authenticate'), WWW_AUTHENTICATE);
+    assert.deepEqual(errorOf(await res.json()), ['InvalidAuthenticationToken', 'Lifetime validation failed, the token is expired.']);
+    // A new token works again.
+    assert.equal((await s.graph(`/v1.0/communications/calls/${callId}`, { token: await s.token() })).status, 200);
+  });
+
+  test('virtual time does not age tokens: 10 virtual hours later the same token still works', async () => {
+    const token = await s.token();
+    await s.advance(10 * 3600_000);
+    assert.equal((await get(`Bearer ${token}`, await s.createCall(undefined, token))).status, 200);
+  });
+
+  test('a token whose nbf is under 5 minutes ahead is accepted; further ahead is 401 "not yet valid"', async () => {
+    const now = Math.floor(s.wallNow() / 1000);
+    const soon = await s.ck.issuer.issue(DEFAULT_APP, undefined, { nbf: now + 240, iat: now + 240, exp: now + 3600 });
+    assert.equal((await get(`Bearer ${soon.access_token}`, await s.createCall())).status, 200);
+    const later = await s.ck.issuer.issue(DEFAULT_APP, undefined, { nbf: now + 600, iat: now + 600, exp: now + 3600 });
+    const res = await get(`Bearer ${later.access_token}`);
+    assert.equal(res.status, 401);
+    assert.equal(res.headers.get('www-authenticate'), WWW_AUTHENTICATE);
+    assert.deepEqual(errorOf(await res.json()), ['InvalidAuthenticationToken', 'Lifetime validation failed, the token is not yet valid.']);
+  });
+
+  test("every 401 carries Graph's WWW-Authenticate challenge", async () => {
+    for (const auth of [undefined, 'Bearer abc']) {
+      const res = await get(auth);
+      assert.equal(res.status, 401);
+      assert.equal(res.headers.get('www-authenticate'), WWW_AUTHENTICATE, String(auth));
+    }
   });
 
   test('a token for another audience is 401', async () => {

@@ -46,6 +46,10 @@ export interface TestServer {
   createCall(body?: Record<string, unknown>, token?: string): Promise<string>;
   /** Moves virtual time and waits until every call that became due has been handled. */
   advance(ms: number): Promise<void>;
+  /** Moves the wall clock tokens live on (the server's, not the process's) forward. */
+  advanceWall(ms: number): void;
+  /** The server's wall time, epoch ms (Date.now() plus advanceWall). */
+  wallNow(): number;
   close(): Promise<void>;
 }
 
@@ -90,13 +94,22 @@ export async function startTlsServer(): Promise<TestServer & { https: string; ca
 /** A real callkeeper listening on loopback, on a ManualClock, in memory unless dataDir is given. */
 export async function startServer(config: Partial<CallkeeperConfig> = {}): Promise<TestServer> {
   const clock = config.clock instanceof ManualClock ? config.clock : new ManualClock();
-  const ck = await createCallkeeper({ dataDir: undefined, logger: false, apps: [DEFAULT_APP, OTHER_APP], ...config, clock });
+  let wallOffset = 0;
+  const wall = config.wallTime ?? (() => Date.now() + wallOffset);
+  const ck = await createCallkeeper({
+    dataDir: undefined,
+    logger: false,
+    apps: [DEFAULT_APP, OTHER_APP],
+    ...config,
+    clock,
+    wallTime: wall,
+  });
   const base = await ck.listen('127.0.0.1', 0);
   const token = (app: AppRegistration = DEFAULT_APP) => fetchToken(base, app);
-  // Tokens expire after an hour of virtual time; refresh as a bot's token cache would.
+  // Tokens expire after an hour of wall time; refresh as a bot's token cache would.
   let cached: { token: string; at: number } | undefined;
   const defaultToken = async () => {
-    if (!cached || clock.now() - cached.at > 50 * MINUTE) cached = { token: await token(), at: clock.now() };
+    if (!cached || wall() - cached.at > 50 * MINUTE) cached = { token: await token(), at: wall() };
     return cached.token;
   };
   const graph = async (path: string, init: RequestInit & { token?: string } = {}) => {
@@ -126,6 +139,10 @@ export async function startServer(config: Partial<CallkeeperConfig> = {}): Promi
       await ck.scheduler.runNow();
       await ck.operationScheduler.runNow();
     },
+    advanceWall(ms: number) {
+      wallOffset += ms;
+    },
+    wallNow: wall,
     close: () => ck.close(),
   };
 }

@@ -1,12 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
-import type { Clock } from '../clock/clock.js';
 import type { AppRegistration } from './apps.js';
 import { type Cloud, GLOBAL } from './clouds.js';
 import type { SigningKey } from './signing-key.js';
+import { checkTokenLifetime, DEFAULT_TOKEN_LIFETIME_S, TokenRevocations } from './token-lifetime.js';
 
-/** Graph's token lifetime, as AAD answers it (FACTS.md §7). */
-export const TOKEN_LIFETIME_S = 3599;
+export interface TokenIssuerOptions {
+  /** The wall clock tokens live on (epoch ms); tests inject their own. */
+  wallTime: () => number;
+  /** `exp - iat` and `expires_in`, seconds (600 to 86400). */
+  lifetimeS?: number;
+  /** Shared with the verifiers: after an expire call, new tokens must be newer than the cutoff. */
+  revocations?: TokenRevocations;
+}
 
 export interface TokenResponse {
   token_type: 'Bearer';
@@ -16,24 +22,43 @@ export interface TokenResponse {
 }
 
 /**
- * Issues app-only access tokens with the claims Graph sees in real ones. Lifetimes are in
- * virtual time, like everything else; expires_in is converted to wall seconds so that
- * clients' token caches refresh on time when the server runs faster than real time.
+ * Issues app-only access tokens with the claims Graph sees in real ones. Their lifetime runs
+ * on the wall clock, whatever the virtual clock does (docs/decisions.md, "Time of tokens"):
+ * clients cache a token by their own clock and `expires_in`.
  */
 export class TokenIssuer {
+  readonly lifetimeS: number;
+  readonly revocations: TokenRevocations;
+  private readonly wallTime: () => number;
+
   constructor(
     private readonly key: SigningKey,
-    private readonly clock: Clock,
-  ) {}
+    options: TokenIssuerOptions,
+  ) {
+    this.wallTime = options.wallTime;
+    this.lifetimeS = checkTokenLifetime(options.lifetimeS ?? DEFAULT_TOKEN_LIFETIME_S);
+    this.revocations = options.revocations ?? new TokenRevocations();
+  }
+
+  /**
+   * Every token issued until now (to `appId`, or to every app) is refused from now on with
+   * Graph's expired message; tokens issued afterwards are good. Returns the cutoff (wall ms):
+   * tokens whose iat is before it are expired.
+   */
+  expireIssued(appId?: string): number {
+    return this.revocations.expireIssued(this.wallTime(), appId) * 1000;
+  }
 
   async issue(app: AppRegistration, cloud: Cloud = GLOBAL, extraClaims: Record<string, unknown> = {}): Promise<TokenResponse> {
-    const now = Math.floor(this.clock.now() / 1000);
+    const wallNow = this.wallTime();
+    const now = Math.floor(wallNow / 1000);
+    const iat = this.revocations.issuedAt(app.clientId, wallNow);
     const token = await new SignJWT({
       aud: cloud.graphResource,
       iss: cloud.issuer(app.tenantId),
-      iat: now,
+      iat,
       nbf: now,
-      exp: now + TOKEN_LIFETIME_S,
+      exp: iat + this.lifetimeS,
       app_displayname: app.displayName,
       appid: app.clientId,
       appidacr: '1',
@@ -49,7 +74,6 @@ export class TokenIssuer {
     })
       .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: this.key.kid })
       .sign(this.key.privateKey);
-    const wallSeconds = this.clock.scale > 1 ? Math.max(1, Math.floor(TOKEN_LIFETIME_S / this.clock.scale)) : TOKEN_LIFETIME_S;
-    return { token_type: 'Bearer', expires_in: wallSeconds, ext_expires_in: wallSeconds, access_token: token };
+    return { token_type: 'Bearer', expires_in: this.lifetimeS, ext_expires_in: this.lifetimeS, access_token: token };
   }
 }

@@ -1,9 +1,9 @@
 import { type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
-import type { Clock } from '../clock/clock.js';
-import { graphErrors } from '../errors/graph-errors.js';
+import { bearerChallenge, GraphError, graphErrors } from '../errors/graph-errors.js';
 import type { AppRegistry } from './apps.js';
 import { audiencesOf, type Cloud, GLOBAL } from './clouds.js';
 import type { SigningKey } from './signing-key.js';
+import { TOKEN_CLOCK_SKEW_S, TokenRevocations } from './token-lifetime.js';
 
 /** Who is calling, as read from a verified token. */
 export interface Principal {
@@ -16,56 +16,87 @@ export interface Principal {
 
 interface Cached {
   principal: Principal;
+  /** `iat`, whole seconds. */
+  issuedAtS: number;
+  /** nbf and exp, wall-clock epoch ms. */
   notBefore: number;
   expires: number;
 }
 
 const CACHE_LIMIT = 10_000;
+const SKEW_MS = TOKEN_CLOCK_SKEW_S * 1000;
+
+export interface TokenVerifierOptions {
+  /** The wall clock tokens live on (epoch ms); tests inject their own. */
+  wallTime: () => number;
+  /** Shared with the issuer; `POST /_callkeeper/tokens/expire` writes it. */
+  revocations?: TokenRevocations;
+  cloud?: Cloud;
+}
 
 /**
- * Checks `Authorization: Bearer` tokens. An RS256 verify costs tens of microseconds, too much
- * on every keepAlive, so a verified token is remembered (by its exact text) until it expires:
- * later requests with it cost one map lookup. Expiry is re-checked against the clock each time.
+ * Checks `Authorization: Bearer` tokens against the wall clock, allowing Microsoft's 5 minutes
+ * of skew (docs/decisions.md, "Time of tokens"). An RS256 verify costs tens of microseconds, too
+ * much on every keepAlive, so a verified token is remembered (by its exact text): later requests
+ * with it cost one map lookup. Lifetime and revocation are re-checked on every use.
  */
 export class TokenVerifier {
   private readonly cache = new Map<string, Cached>();
   /** How many signatures were checked (cache misses); for tests and diagnostics. */
   signatureChecks = 0;
+  readonly cloud: Cloud;
+  private readonly wallTime: () => number;
+  private readonly revocations: TokenRevocations;
+  private readonly audiences: string[];
+  private readonly challenge: Record<string, string>;
 
   constructor(
     private readonly key: SigningKey,
     private readonly apps: AppRegistry,
-    private readonly clock: Clock,
-    readonly cloud: Cloud = GLOBAL,
+    options: TokenVerifierOptions,
   ) {
-    this.audiences = audiencesOf(cloud);
+    this.cloud = options.cloud ?? GLOBAL;
+    this.wallTime = options.wallTime;
+    this.revocations = options.revocations ?? new TokenRevocations();
+    this.audiences = audiencesOf(this.cloud);
+    this.challenge = { 'www-authenticate': bearerChallenge(this.cloud.loginHost) };
   }
 
-  private readonly audiences: string[];
-
   async verify(authorization: string | undefined): Promise<Principal> {
+    try {
+      return await this.check(authorization);
+    } catch (err) {
+      // The challenge names this cloud's authority.
+      if (err instanceof GraphError && err.status === 401) throw new GraphError(err.status, err.code, err.message, this.challenge);
+      throw err;
+    }
+  }
+
+  private async check(authorization: string | undefined): Promise<Principal> {
     if (!authorization) throw graphErrors.tokenMissing();
     const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization);
     const token = match?.[1];
     if (!token) throw graphErrors.tokenMissing();
-    const now = this.clock.now();
-    const hit = this.cache.get(token);
-    if (hit) {
-      if (now >= hit.expires) {
-        this.cache.delete(token);
-        throw graphErrors.tokenInvalid({ reason: 'Lifetime validation failed, the token is expired.' });
+    const now = this.wallTime();
+    let entry = this.cache.get(token);
+    if (!entry) {
+      entry = await this.verifySignature(token, now);
+      if (this.cache.size >= CACHE_LIMIT) {
+        const oldest = this.cache.keys().next();
+        if (!oldest.done) this.cache.delete(oldest.value);
       }
-      if (now >= hit.notBefore) return hit.principal;
+      this.cache.set(token, entry);
     }
-    const cached = await this.verifySignature(token, now);
-    if (this.cache.size >= CACHE_LIMIT) {
-      const oldest = this.cache.keys().next();
-      if (!oldest.done) this.cache.delete(oldest.value);
+    if (now >= entry.expires + SKEW_MS) {
+      this.cache.delete(token);
+      throw graphErrors.tokenExpired();
     }
-    this.cache.set(token, cached);
-    return cached.principal;
+    if (entry.issuedAtS < this.revocations.cutoffFor(entry.principal.appId)) throw graphErrors.tokenExpired();
+    if (now < entry.notBefore - SKEW_MS) throw graphErrors.tokenNotYetValid();
+    return entry.principal;
   }
 
+  /** Signature, audience, issuer and app; lifetime is checked by the caller, cached or not. */
   private async verifySignature(token: string, now: number): Promise<Cached> {
     this.signatureChecks++;
     let payload: JWTPayload;
@@ -74,11 +105,11 @@ export class TokenVerifier {
         algorithms: ['RS256'],
         audience: [...this.audiences],
         currentDate: new Date(now),
-        clockTolerance: 0,
+        clockTolerance: TOKEN_CLOCK_SKEW_S,
         requiredClaims: ['exp', 'tid', 'appid', 'iss'],
       }));
     } catch (err) {
-      throw graphErrors.tokenInvalid({ reason: reasonFor(err) });
+      throw errorFor(err);
     }
     const tid = String(payload.tid);
     const appid = String(payload.appid);
@@ -88,22 +119,26 @@ export class TokenVerifier {
       throw graphErrors.tokenInvalid({ reason: 'The application is not registered in this tenant.' });
     }
     const roles = Array.isArray(payload.roles) ? payload.roles.filter((r): r is string => typeof r === 'string') : [];
+    const nbf = typeof payload.nbf === 'number' ? payload.nbf * 1000 : Number.NEGATIVE_INFINITY;
     return {
       principal: { appId: appid, tenantId: tid, roles, idtyp: typeof payload.idtyp === 'string' ? payload.idtyp : 'user' },
-      notBefore: typeof payload.nbf === 'number' ? payload.nbf * 1000 : 0,
+      issuedAtS: typeof payload.iat === 'number' ? payload.iat : nbf / 1000,
+      notBefore: nbf,
       expires: (payload.exp ?? 0) * 1000,
     };
   }
 }
 
-function reasonFor(err: unknown): string {
-  if (err instanceof joseErrors.JWTExpired) return 'Lifetime validation failed, the token is expired.';
+function errorFor(err: unknown): GraphError {
+  if (err instanceof joseErrors.JWTExpired) return graphErrors.tokenExpired();
   if (err instanceof joseErrors.JWTClaimValidationFailed) {
-    if (err.claim === 'aud') return 'Invalid audience.';
-    if (err.claim === 'nbf') return 'Lifetime validation failed, the token is not yet valid.';
-    return `Invalid claim '${err.claim}'.`;
+    if (err.claim === 'aud') return graphErrors.tokenInvalid({ reason: 'Invalid audience.' });
+    if (err.claim === 'nbf') return graphErrors.tokenNotYetValid();
+    return graphErrors.tokenInvalid({ reason: `Invalid claim '${err.claim}'.` });
   }
-  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'Invalid signature.';
-  if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'Invalid signing algorithm; only RS256 is accepted.';
-  return 'The token is malformed.';
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return graphErrors.tokenInvalid({ reason: 'Invalid signature.' });
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) {
+    return graphErrors.tokenInvalid({ reason: 'Invalid signing algorithm; only RS256 is accepted.' });
+  }
+  return graphErrors.tokenInvalid({ reason: 'The token is malformed.' });
 }

@@ -47,6 +47,12 @@ export const SERVE_OPTIONS = {
     help: 'virtual time runs n times faster than the wall clock',
   }),
   establishDelay: duration('1s', '1ms', '1h', "how long (virtual) an outgoing call stays 'establishing'"),
+  tokenLifetime: duration(
+    '3599s',
+    '10m',
+    '1d',
+    'lifetime of access tokens (expires_in), on the wall clock whatever the time scale (docs/decisions.md)',
+  ),
   notifyTimeout: duration('10s', '100ms', '5m', 'limit of one notification request (wall clock)'),
   notifyRetryFor: duration('1h', '1s', '7d', 'retry a failing notification this long (virtual), then dead-letter it'),
   strict: option({

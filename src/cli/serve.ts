@@ -142,6 +142,7 @@ export async function serve(argv: string[], env: Record<string, string | undefin
     keepAliveTimeoutMs: o.keepaliveTimeout,
     establishDelayMs: o.establishDelay,
     timeScale: o.timeScale,
+    tokenLifetimeS: Math.round(o.tokenLifetime / 1000),
     strictCallbackUri: o.strict,
     controlToken: o.controlToken,
     bodyLimit: o.bodyLimit,

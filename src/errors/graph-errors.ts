@@ -44,14 +44,38 @@ function define<T extends string>(
   return Object.assign(make, { status, code, message, when }) as unknown as Factory<T> & ErrorEntry;
 }
 
+/**
+ * The challenge Graph sends with every 401 (RFC 6750). `loginHost` is the cloud's authority;
+ * client_id is Graph's own application id.
+ */
+export function bearerChallenge(loginHost = 'login.microsoftonline.com'): string {
+  return `Bearer realm="", authorization_uri="https://${loginHost}/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"`;
+}
+const challenge = () => ({ 'www-authenticate': bearerChallenge() });
+
 export const graphErrors = {
   callNotFound: define(404, '8522', 'Call not found.', 'The call id is unknown, belongs to another app or tenant, or the call has ended.'),
-  tokenMissing: define(401, 'InvalidAuthenticationToken', 'Access token is empty.', 'No `Authorization: Bearer` header.'),
+  tokenMissing: define(401, 'InvalidAuthenticationToken', 'Access token is empty.', 'No `Authorization: Bearer` header.', challenge),
   tokenInvalid: define(
     401,
     'InvalidAuthenticationToken',
     'Access token validation failure. {reason}',
-    'The token is malformed, forged, expired, not yet valid, for another audience or issuer, or signed with an algorithm other than RS256.',
+    'The token is malformed, forged, for another audience or issuer, or signed with an algorithm other than RS256.',
+    challenge,
+  ),
+  tokenExpired: define(
+    401,
+    'InvalidAuthenticationToken',
+    'Lifetime validation failed, the token is expired.',
+    "The token's `exp` (plus 5 minutes of clock skew) has passed on the wall clock, or `POST /_callkeeper/tokens/expire` expired it.",
+    challenge,
+  ),
+  tokenNotYetValid: define(
+    401,
+    'InvalidAuthenticationToken',
+    'Lifetime validation failed, the token is not yet valid.',
+    "The token's `nbf` is more than 5 minutes ahead of the wall clock.",
+    challenge,
   ),
   delegatedToken: define(
     403,

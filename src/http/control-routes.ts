@@ -3,6 +3,7 @@ import ms from 'ms';
 import { parseAppRegistration } from '../auth/app-config.js';
 import { registerApp } from '../auth/app-store.js';
 import type { AppRegistration, AppRegistry } from '../auth/apps.js';
+import type { TokenIssuer } from '../auth/token-issuer.js';
 import type { CallService } from '../calls/call-service.js';
 import type { CallRecord } from '../calls/call-types.js';
 import type { DueScheduler } from '../calls/due-scheduler.js';
@@ -20,6 +21,7 @@ export interface ControlRouteDeps {
   /** Completes bot operations (prompts, recordings, transfers) due by the new time. */
   operationScheduler?: DueScheduler;
   apps: AppRegistry;
+  issuer: TokenIssuer;
 }
 
 /** Longest single clock advance accepted: ten years. */
@@ -67,9 +69,21 @@ function parseAdvance(body: unknown): number {
   return value;
 }
 
+/** `{}`, no body, or `{"appId": "<a registered client id>"}`. */
+function parseTokenExpiry(body: unknown, apps: AppRegistry): string | undefined {
+  if (body === undefined || body === null) return undefined;
+  if (typeof body !== 'object' || Array.isArray(body)) throw bad('Send no body, {} or {"appId": "<client id>"}.');
+  const extra = Object.keys(body).filter((k) => k !== 'appId');
+  if (extra.length) throw bad(`Unknown property '${extra[0]?.slice(0, 100)}'; only 'appId' is accepted.`);
+  const appId = (body as Record<string, unknown>).appId;
+  if (appId === undefined) return undefined;
+  if (typeof appId !== 'string' || !apps.has(appId)) throw bad(`'appId' must be the client id of a registered app.`);
+  return appId;
+}
+
 /** Control API for tests and people, outside Graph's namespace, behind the control guard (control-guard.ts). */
 export function registerControlRoutes(app: FastifyInstance, deps: ControlRouteDeps): void {
-  const { service, store, clock, scheduler, apps } = deps;
+  const { service, store, clock, scheduler, apps, issuer } = deps;
   const base = '/_callkeeper';
 
   const clockState = () => ({ now: new Date(clock.now()).toISOString(), epochMs: clock.now(), scale: clock.scale });
@@ -131,6 +145,13 @@ export function registerControlRoutes(app: FastifyInstance, deps: ControlRouteDe
   });
   resource(app, `${base}/calls/:id/expire`, {
     POST: async (req: Req) => describe(await service.expireNow(req.params.id), clock.now()),
+  });
+  resource(app, `${base}/tokens/expire`, {
+    POST: async (req) => {
+      const appId = parseTokenExpiry(req.body, apps);
+      const at = issuer.expireIssued(appId);
+      return { appId: appId ?? null, expiredBeforeDateTime: new Date(at).toISOString() };
+    },
   });
   resource(app, `${base}/apps`, {
     POST: async (req, reply) => {

@@ -25,7 +25,11 @@ export interface FlowTarget {
   clientSecret: string;
   callbackUri: string;
   targetUserId: string;
-  /** Moves virtual time (callkeeper only). Without it the flow ends the call by hanging up. */
+  /**
+   * Lets `ms` of the server's virtual time pass (callkeeper only): moves its clock, or, on a
+   * server with --time-scale, waits until its clock has moved. Without it the flow ends the
+   * call by hanging up.
+   */
   advance?: (ms: number) => Promise<void>;
 }
 
@@ -56,17 +60,54 @@ const callPayload = (t: FlowTarget) => ({
   ],
 });
 
-/** @microsoft/microsoft-graph-client 3.x with @azure/identity: create, keepAlive, end, keepAlive -> GraphError 404. */
-export async function graphClientFlow(t: FlowTarget): Promise<FlowResult> {
+function graphClientFor(t: FlowTarget): Client {
   const graph = new URL(t.graphUrl);
   const version = graph.pathname.split('/').pop() ?? 'v1.0';
-  const client = Client.initWithMiddleware({
+  return Client.initWithMiddleware({
     baseUrl: `${graph.origin}${graph.pathname.slice(0, -version.length)}`,
     defaultVersion: version,
     // The client sends tokens only to Graph's hosts and these (hostname, no port).
     customHosts: new Set([graph.hostname]),
     authProvider: new TokenCredentialAuthenticationProvider(credentialFor(t), { scopes: [`${t.resource}/.default`] }),
   });
+}
+
+export interface HoursResult {
+  callId: string;
+  keepAlives: number;
+  /** keepAlives that failed, as "#n: status code message". */
+  failures: string[];
+  /** The call's state read with the same client at the end. */
+  finalState: string;
+}
+
+/**
+ * A bot that keeps one call for `hours` hours of the server's time with the Graph JS client:
+ * a keepAlive every 15 minutes, one ClientSecretCredential (MSAL caches its token by the wall
+ * clock) for the whole run.
+ */
+export async function graphClientHoursFlow(t: FlowTarget, hours: number): Promise<HoursResult> {
+  if (!t.advance) throw new Error('this flow needs a callkeeper (CK_FLOW_CONTROL_URL)');
+  const client = graphClientFor(t);
+  const call = (await client.api('/communications/calls').post(callPayload(t))) as { id: string };
+  const failures: string[] = [];
+  const rounds = hours * 4;
+  for (let i = 1; i <= rounds; i++) {
+    await t.advance(15 * 60_000);
+    try {
+      await client.api(`/communications/calls/${call.id}/keepAlive`).post(undefined);
+    } catch (err) {
+      if (!(err instanceof GraphError)) throw err;
+      failures.push(`#${i}: ${err.statusCode} ${String(err.code)} ${err.message}`);
+    }
+  }
+  const final = (await client.api(`/communications/calls/${call.id}`).get()) as { state: string };
+  return { callId: call.id, keepAlives: rounds, failures, finalState: final.state };
+}
+
+/** @microsoft/microsoft-graph-client 3.x with @azure/identity: create, keepAlive, end, keepAlive -> GraphError 404. */
+export async function graphClientFlow(t: FlowTarget): Promise<FlowResult> {
+  const client = graphClientFor(t);
   const call = (await client.api('/communications/calls').post(callPayload(t))) as { id: string; state: string };
   await client.api(`/communications/calls/${call.id}/keepAlive`).post(undefined);
   const endedBy = await endCall(t, () => client.api(`/communications/calls/${call.id}`).delete());

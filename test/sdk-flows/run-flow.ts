@@ -1,9 +1,12 @@
 /**
  * Runs one SDK flow in its own process, as a bot would: with NODE_EXTRA_CA_CERTS trusting
  * callkeeper's CA (the official clients talk only https). Prints the FlowResult as JSON.
- * Usage: run-flow.ts <graph-client|kiota>, configured by CK_FLOW_* environment variables.
+ * Usage: run-flow.ts <graph-client|kiota|graph-client-hours>, configured by CK_FLOW_* environment
+ * variables. CK_FLOW_WAIT=1: time passes on its own (a server with --time-scale); the flow waits
+ * for the server's clock instead of moving it. CK_FLOW_HOURS: how long graph-client-hours keeps
+ * its call (default 10).
  */
-import { type FlowTarget, graphClientFlow, kiotaFlow } from './flows.js';
+import { type FlowTarget, graphClientFlow, graphClientHoursFlow, kiotaFlow } from './flows.js';
 
 const env = (name: string): string => {
   const v = process.env[name];
@@ -12,6 +15,27 @@ const env = (name: string): string => {
 };
 
 const control = process.env.CK_FLOW_CONTROL_URL;
+
+async function serverNow(): Promise<number> {
+  const res = await fetch(`${control}/clock`);
+  if (!res.ok) throw new Error(`clock answered ${res.status}`);
+  return ((await res.json()) as { epochMs: number }).epochMs;
+}
+
+/** Polls the server's clock until `ms` of its time has passed (bounded by the test's timeout). */
+async function waitFor(ms: number): Promise<void> {
+  const until = (await serverNow()) + ms;
+  while ((await serverNow()) < until) await new Promise((r) => setTimeout(r, 20));
+}
+
+async function advance(ms: number): Promise<void> {
+  const res = await fetch(`${control}/clock/advance`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ ms }),
+  });
+  if (!res.ok) throw new Error(`advance answered ${res.status}`);
+}
 const target: FlowTarget = {
   graphUrl: env('CK_FLOW_GRAPH_URL'),
   authority: env('CK_FLOW_AUTHORITY'),
@@ -21,21 +45,16 @@ const target: FlowTarget = {
   clientSecret: env('CK_FLOW_CLIENT_SECRET'),
   callbackUri: env('CK_FLOW_CALLBACK_URI'),
   targetUserId: env('CK_FLOW_TARGET_USER'),
-  ...(control
-    ? {
-        advance: async (ms: number) => {
-          const res = await fetch(`${control}/clock/advance`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ ms }),
-          });
-          if (!res.ok) throw new Error(`advance answered ${res.status}`);
-        },
-      }
-    : {}),
+  ...(control ? { advance: process.env.CK_FLOW_WAIT === '1' ? waitFor : advance } : {}),
 };
 
-const flow = process.argv[2] === 'kiota' ? kiotaFlow : graphClientFlow;
+const flows: Record<string, (t: FlowTarget) => Promise<unknown>> = {
+  'graph-client': graphClientFlow,
+  kiota: kiotaFlow,
+  'graph-client-hours': (t) => graphClientHoursFlow(t, Number(process.env.CK_FLOW_HOURS ?? 10)),
+};
+const flow = flows[process.argv[2] ?? ''];
+if (!flow) throw new Error(`unknown flow '${process.argv[2]}'`);
 flow(target).then(
   (result) => {
     process.stdout.write(`${JSON.stringify(result)}\n`);
