@@ -77,7 +77,7 @@ export async function fetchToken(base: string, app: AppRegistration = DEFAULT_AP
 /** A test server that also listens on https, with a fresh local CA to trust (NODE_EXTRA_CA_CERTS). */
 export async function startTlsServer(): Promise<TestServer & { https: string; caPath: string }> {
   const dir = tempDir();
-  const tls = await loadOrCreateTls(dir.path, wallTime());
+  const tls = await loadOrCreateTls(join(dir.path, 'tls'), wallTime(), { caKeyDir: join(dir.path, 'ca-keys') });
   const s = await startServer({ tls: { cert: tls.cert, key: tls.key } });
   const https = await s.ck.listenTls('127.0.0.1', 0);
   return {

@@ -91,6 +91,12 @@ export const SERVE_OPTIONS = {
     repeatable: true,
     help: 'another DNS name or IP address for the server certificate (repeatable; env: comma-separated)',
   }),
+  caKeyDir: option({
+    kind: path('<dir>'),
+    default: undefined,
+    defaultText: '~/.local/state/callkeeper/ca-keys',
+    help: "where the local CA's private key is kept: per user, apart from the served material (never in <data>)",
+  }),
   controlToken: option({
     kind: stringKind('<secret>', { nonEmpty: true }),
     default: undefined,

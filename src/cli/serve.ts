@@ -115,22 +115,18 @@ export async function serve(argv: string[], env: Record<string, string | undefin
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
 
-  let tls: (TlsMaterial & { own: boolean }) | undefined;
+  // Own certificate (--cert/--key), or callkeeper's local CA (`local`), or none (--no-https).
+  let tls: { cert: string; key: string; local?: TlsMaterial } | undefined;
   if (o.https) {
     if (o.cert !== undefined && o.key !== undefined) {
-      tls = {
-        cert: readPem('cert', o.cert, src.cert, configPath),
-        key: readPem('key', o.key, src.key, configPath),
-        caCert: '',
-        caPath: '',
-        own: true,
-      };
+      tls = { cert: readPem('cert', o.cert, src.cert, configPath), key: readPem('key', o.key, src.key, configPath) };
     } else {
       const dir = o.tlsDir !== undefined ? resolve(o.tlsDir) : dataDir ? resolve(dataDir, 'tls') : defaultMemoryTlsDir();
       try {
-        tls = { ...(await loadOrCreateTls(dir, wallTime(), { sans: o.tlsSan })), own: false };
+        const local = await loadOrCreateTls(dir, wallTime(), { sans: o.tlsSan, ...(o.caKeyDir ? { caKeyDir: resolve(o.caKeyDir) } : {}) });
+        tls = { cert: local.cert, key: local.key, local };
       } catch (err) {
-        throw new CliError(`${label('tlsDir')}: ${err instanceof Error ? err.message : String(err)}`);
+        throw new CliError(`${label(o.caKeyDir ? 'caKeyDir' : 'tlsDir')}: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
   }
@@ -175,7 +171,8 @@ export async function serve(argv: string[], env: Record<string, string | undefin
     tokenUrl: `${authority}/{tenant}/oauth2/v2.0/token`,
     control: `${address}/_callkeeper`,
     health: `${address}/_callkeeper/health`,
-    caPath: tls && !tls.own ? tls.caPath : null,
+    caPath: tls?.local?.caPath ?? null,
+    tlsNames: tls?.local?.names ?? null,
     data: ck.store.location,
     pid: process.pid,
   };
@@ -200,14 +197,20 @@ export async function serve(argv: string[], env: Record<string, string | undefin
         : '  The control API refuses every request: start with --control-token (or CALLKEEPER_CONTROL_TOKEN) to use it.',
     );
   }
-  if (tls && !tls.own) {
+  const local = tls?.local;
+  if (local) {
+    const ca = local.caPath;
     lines.push(
       '',
-      "Trust callkeeper's local CA (once):",
-      `  Node.js   NODE_EXTRA_CA_CERTS=${tls.caPath}`,
-      `  Python    REQUESTS_CA_BUNDLE=${tls.caPath}  (httpx/aiohttp: SSL_CERT_FILE=${tls.caPath})`,
-      `  .NET      Linux, no root: SSL_CERT_FILE=${tls.caPath}  (or system-wide: cp ${tls.caPath} /usr/local/share/ca-certificates/callkeeper.crt && update-ca-certificates)`,
-      `            Windows: Import-Certificate -FilePath ${tls.caPath} -CertStoreLocation Cert:\\CurrentUser\\Root`,
+      local.created.ca
+        ? `A NEW local CA was made (for ${local.names.join(', ')}): trust it (again, if you trusted an older one):`
+        : "Trust callkeeper's local CA (once):",
+      `  Node.js   NODE_EXTRA_CA_CERTS=${ca}`,
+      `  Python    SSL_CERT_FILE=${ca}  (httpx, aiohttp; requests: REQUESTS_CA_BUNDLE=${ca})`,
+      `  .NET      Linux, no root: SSL_CERT_FILE=${ca}  (system-wide: cp ${ca} /usr/local/share/ca-certificates/callkeeper.crt && update-ca-certificates)`,
+      `            Windows: Import-Certificate -FilePath ${ca} -CertStoreLocation Cert:\\CurrentUser\\Root`,
+      `  Names     ${local.names.join(', ')}  (more: --tls-san <name>; the CA signs for these names only)`,
+      `  CA key    ${local.caKeyPath}  (kept apart from what is served; never leaves this machine)`,
     );
   }
   if (app) {
