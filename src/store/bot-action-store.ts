@@ -53,9 +53,9 @@ export interface TonesOutcome {
  */
 export interface BotActionStore {
   /**
-   * Adds the people a call starts with (the bot, the other side), once: participants whose id is
-   * already there are skipped. Queues a roster notification when anyone was added. False (no
-   * change) when the call is not live or nobody was new.
+   * Adds the people a call starts with (the bot, the other side), once per call: a second seeding
+   * changes nothing, even after people left. Queues a roster notification when anyone was
+   * added. False (no change) when the call is not live or was seeded already.
    */
   seedRoster(call: CallRecord, people: NewParticipant[], now: number): Promise<boolean>;
 

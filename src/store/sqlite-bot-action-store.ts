@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS call_media (
   call_id TEXT PRIMARY KEY,
   tone_subscribed INTEGER NOT NULL DEFAULT 0,
   tone_sequence INTEGER NOT NULL DEFAULT 0,
-  source_sequence INTEGER NOT NULL DEFAULT 0
+  source_sequence INTEGER NOT NULL DEFAULT 0,
+  roster_seeded INTEGER NOT NULL DEFAULT 0
 );
 `;
 
@@ -82,6 +83,7 @@ export class SqliteBotActionStore implements BotActionStore {
       nextSource: db
         .prepare('UPDATE call_media SET source_sequence = source_sequence + 1 WHERE call_id = ? RETURNING source_sequence')
         .pluck(),
+      markSeeded: db.prepare('UPDATE call_media SET roster_seeded = 1 WHERE call_id = ? AND roster_seeded = 0'),
       subscribe: db.prepare('UPDATE call_media SET tone_subscribed = ? WHERE call_id = ?'),
       toneState: db.prepare('SELECT tone_subscribed FROM call_media WHERE call_id = ?').pluck(),
       nextTone: db.prepare('UPDATE call_media SET tone_sequence = tone_sequence + 1 WHERE call_id = ? RETURNING tone_sequence').pluck(),
@@ -177,6 +179,9 @@ export class SqliteBotActionStore implements BotActionStore {
     return this.db.transaction(() => {
       const live = this.live({ callId: call.id, owner: null, now });
       if (!live) return false;
+      this.s.media.run(live.id);
+      // Once only: people who left since must not come back.
+      if (this.s.markSeeded.run(live.id).changes === 0) return false;
       if (this.insertPeople(live, people) === 0) return false;
       this.notify(live, [rosterNotification(this.rosterOf(live.id))], now);
       return true;

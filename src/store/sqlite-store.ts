@@ -131,7 +131,7 @@ const END_SET = `state = 'terminated', deadline = NULL, check_at = NULL, establi
  * Bumped when the schema changes incompatibly. Pre-release stores of another version are
  * refused with a clear message rather than migrated.
  */
-const SCHEMA_VERSION = 4;
+const SCHEMA_VERSION = 5;
 
 function toRecord(r: Row): CallRecord {
   return {
