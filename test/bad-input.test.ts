@@ -70,8 +70,8 @@ describe('bad input gets a clear Graph-shaped 4xx, never a 5xx or a crash', () =
     ['callbackUri not a string', callBody({ callbackUri: 42 }), /'callbackUri' must be a string/],
     ['callbackUri not a URL', callBody({ callbackUri: 'not a url' }), /'callbackUri' is not a valid absolute URL/],
     [
-      'callbackUri plain http to a public host',
-      callBody({ callbackUri: 'http://bot.example.com/cb' }),
+      'callbackUri plain http to a non-loopback host',
+      callBody({ callbackUri: 'http://198.51.100.7/cb' }),
       /'callbackUri' must be an https URL/,
     ],
     ['callbackUri ftp', callBody({ callbackUri: 'ftp://127.0.0.1/cb' }), /'callbackUri' must be an https URL/],

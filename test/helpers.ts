@@ -19,7 +19,7 @@ export const OTHER_APP: AppRegistration = {
 export function callBody(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     '@odata.type': '#microsoft.graph.call',
-    callbackUri: 'https://bot.example.com/api/calls',
+    callbackUri: 'https://127.0.0.1:4/api/calls',
     requestedModalities: ['audio'],
     mediaConfig: { '@odata.type': '#microsoft.graph.serviceHostedMediaConfig' },
     targets: [

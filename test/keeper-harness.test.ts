@@ -17,7 +17,7 @@ import type { TokenCredentialLike } from '../src/keeper/token-source.js';
 import { type Callkeeper, createCallkeeper } from '../src/server.js';
 
 export const CALL_BODY = {
-  callbackUri: 'https://bot.example.com/cb',
+  callbackUri: 'https://127.0.0.1:4/cb',
   requestedModalities: ['audio'],
   mediaConfig: { '@odata.type': '#microsoft.graph.serviceHostedMediaConfig' },
   targets: [{ identity: { user: { id: 'u1' } } }],
