@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyReply } from 'fastify';
-import type { Clock } from '../clock/clock.js';
+import { type Clock, safeIso } from '../clock/clock.js';
 
 /**
  * Errors of the login authority. They are not Graph errors: Microsoft's token endpoint answers
@@ -86,14 +86,15 @@ export const aadErrors = {
 
 export function sendAadError(reply: FastifyReply, err: AadError, clock: Clock): FastifyReply {
   const trace = randomUUID();
+  const stamp = `${safeIso(clock.now()).replace('T', ' ').slice(0, 19)}Z`;
   return reply
     .code(err.status)
     .type('application/json; charset=utf-8')
     .send({
       error: err.error,
-      error_description: `${err.message}\r\nTrace ID: ${trace}\r\nCorrelation ID: ${trace}\r\nTimestamp: ${new Date(clock.now()).toISOString().replace('T', ' ').slice(0, 19)}Z`,
+      error_description: `${err.message}\r\nTrace ID: ${trace}\r\nCorrelation ID: ${trace}\r\nTimestamp: ${stamp}`,
       error_codes: [err.aadsts],
-      timestamp: `${new Date(clock.now()).toISOString().replace('T', ' ').slice(0, 19)}Z`,
+      timestamp: stamp,
       trace_id: trace,
       correlation_id: trace,
       error_uri: `https://login.microsoftonline.com/error?code=${err.aadsts}`,

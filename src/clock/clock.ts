@@ -4,14 +4,17 @@
  * run n times faster than real time.
  */
 export interface Clock {
-  /** The current virtual time, epoch milliseconds. */
+  /** The current virtual time, epoch milliseconds; never past MAX_VIRTUAL_TIME. */
   now(): number;
   /**
    * Runs `fn` once, as soon as virtual time has reached `at` (epoch ms). A timer whose
    * time has already come runs on a later tick, never synchronously inside `setTimer`.
    */
   setTimer(at: number, fn: () => void): Timer;
-  /** Moves virtual time forward by `ms`; every timer that is now due runs, in time order. */
+  /**
+   * Moves virtual time forward by `ms`; every timer that is now due runs, in time order.
+   * Throws a RangeError for a negative step or one past MAX_VIRTUAL_TIME.
+   */
   advance(ms: number): void;
   /** Virtual milliseconds per wall millisecond; 0 for a clock that only moves when told. */
   readonly scale: number;
@@ -26,6 +29,46 @@ interface Pending {
   fn: () => void;
   handle: NodeJS.Timeout | undefined;
   done: boolean;
+}
+
+/**
+ * The latest virtual time callkeeper supports: 9999-01-01T00:00:00.000Z. Past it a time would
+ * no longer be a four-digit-year ISO 8601 date (which .NET's DateTime and Graph's clients
+ * expect), and deadlines and retention added to it must stay below JavaScript's last date
+ * (year 275760). A running clock stops there; advancing past it is refused (docs/decisions.md).
+ */
+export const MAX_VIRTUAL_TIME = Date.UTC(9999, 0, 1);
+
+/**
+ * The fastest a ScaledClock may run: a million virtual ms per wall ms (a 45-minute keepAlive
+ * timeout in under 3 wall ms; faster is nothing a test can observe, and float precision of
+ * epoch ms is gone by 1e300).
+ */
+export const MAX_TIME_SCALE = 1_000_000;
+
+/** Throws unless `t` is an epoch-ms time from 1970 to MAX_VIRTUAL_TIME. */
+export function checkVirtualTime(t: number, what: string): void {
+  if (!Number.isFinite(t) || t < 0 || t > MAX_VIRTUAL_TIME) {
+    throw new RangeError(`${what} must be from 1970 to ${new Date(MAX_VIRTUAL_TIME).toISOString()}, got ${t}`);
+  }
+}
+
+/** Throws unless moving `now` on by `ms` stays within MAX_VIRTUAL_TIME. */
+function checkAdvance(now: number, ms: number): void {
+  if (!(ms >= 0) || !Number.isFinite(ms)) throw new RangeError(`cannot move time backwards or by a non-finite step (${ms} ms)`);
+  if (now + ms > MAX_VIRTUAL_TIME) {
+    throw new RangeError(`cannot move virtual time past ${new Date(MAX_VIRTUAL_TIME).toISOString()}, the latest callkeeper supports`);
+  }
+}
+
+/**
+ * An epoch-ms time as ISO 8601 that cannot throw: error paths render times too, and an error
+ * handler that throws (RangeError: Invalid time value) would take the process down.
+ * Out-of-range times are clamped to JavaScript's dates; NaN renders as the epoch.
+ */
+export function safeIso(t: number): string {
+  const ms = Number.isNaN(t) ? 0 : Math.min(8.64e15, Math.max(-8.64e15, t));
+  return new Date(ms).toISOString();
 }
 
 /** setTimeout's longest delay; longer waits are split. */
@@ -47,14 +90,18 @@ export class ScaledClock implements Clock {
     private readonly wall: () => number = Date.now,
     startAt?: number,
   ) {
-    if (!(scale > 0) || !Number.isFinite(scale)) throw new RangeError(`time scale must be a positive number, got ${scale}`);
+    if (!(scale > 0) || !Number.isFinite(scale) || scale > MAX_TIME_SCALE) {
+      throw new RangeError(`time scale must be a positive number up to ${MAX_TIME_SCALE}, got ${scale}`);
+    }
     this.scale = scale;
     this.wallOrigin = wall();
     this.virtualOrigin = startAt ?? this.wallOrigin;
+    checkVirtualTime(this.virtualOrigin, 'the start of virtual time');
   }
 
   now(): number {
-    return Math.floor(this.virtualOrigin + (this.wall() - this.wallOrigin) * this.scale + this.offset);
+    // A fast clock left running for years stops at the last supported time rather than break.
+    return Math.min(MAX_VIRTUAL_TIME, Math.floor(this.virtualOrigin + (this.wall() - this.wallOrigin) * this.scale + this.offset));
   }
 
   setTimer(at: number, fn: () => void): Timer {
@@ -71,7 +118,7 @@ export class ScaledClock implements Clock {
   }
 
   advance(ms: number): void {
-    if (!(ms >= 0)) throw new RangeError(`cannot move time backwards (${ms} ms)`);
+    checkAdvance(this.now(), ms);
     this.offset += ms;
     const now = this.now();
     const due = [...this.pending].filter((p) => p.at <= now).sort((a, b) => a.at - b.at);
@@ -109,6 +156,7 @@ export class ManualClock implements Clock {
   private readonly pending = new Set<Pending>();
 
   constructor(startAt = Date.UTC(2026, 0, 1)) {
+    checkVirtualTime(startAt, 'the start of virtual time');
     this.t = startAt;
   }
 
@@ -129,7 +177,7 @@ export class ManualClock implements Clock {
   }
 
   advance(ms: number): void {
-    if (!(ms >= 0)) throw new RangeError(`cannot move time backwards (${ms} ms)`);
+    checkAdvance(this.t, ms);
     const target = this.t + ms;
     // Fire in time order, letting time stand at each timer's moment while it runs.
     for (;;) {

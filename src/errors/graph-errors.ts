@@ -1,3 +1,5 @@
+import { safeIso } from '../clock/clock.js';
+
 /**
  * Every error callkeeper answers with comes from this catalog, so that status, code and
  * message stay the ones Graph uses and docs/errors.md can be checked against it by a test.
@@ -188,6 +190,11 @@ export const graphErrors = {
     'InvalidAuthenticationToken',
     'The recording access token is missing or wrong.',
     'A recording is fetched without `Authorization: Bearer <recordingAccessToken>` of that recording.',
+  requestTimeout: define(
+    408,
+    'RequestTimeout',
+    'The request was not received in time.',
+    'The request headers or body did not arrive within the server timeouts (docs/security.md).',
   ),
   invalidControlRequest: define(400, 'BadRequest', '{detail}', 'A control-API (`/_callkeeper/...`) request with a bad parameter.'),
   controlForbidden: define(
@@ -221,7 +228,7 @@ export type GraphErrorName = keyof typeof graphErrors;
 
 /** Graph's date format in innerError: ISO 8601 to the second, without zone designator. */
 export function graphErrorDate(epochMs: number): string {
-  return new Date(epochMs).toISOString().slice(0, 19);
+  return safeIso(epochMs).slice(0, 19);
 }
 
 export interface ErrorContext {

@@ -7,7 +7,7 @@ import type { TokenIssuer } from '../auth/token-issuer.js';
 import type { CallService } from '../calls/call-service.js';
 import type { CallRecord } from '../calls/call-types.js';
 import type { DueScheduler } from '../calls/due-scheduler.js';
-import type { Clock } from '../clock/clock.js';
+import { type Clock, MAX_VIRTUAL_TIME } from '../clock/clock.js';
 import { graphErrors } from '../errors/graph-errors.js';
 import type { CallStore } from '../store/call-store.js';
 import { type Req, resource } from './resource.js';
@@ -58,13 +58,27 @@ function describeApp(a: AppRegistration, origin: string) {
   };
 }
 
-/** Parses a duration given as milliseconds (number) or text such as "45m". */
-function parseAdvance(body: unknown): number {
+/** ms("") and other bad text throw; any text that is not a duration is simply not a number. */
+function durationText(text: string): number | undefined {
+  try {
+    return ms(text as ms.StringValue);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Parses a duration given as milliseconds (number) or text such as "45m", and checks it keeps time within bounds. */
+function parseAdvance(body: unknown, now: number): number {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad('Send a JSON body {"ms": <milliseconds>}.');
   const raw = (body as Record<string, unknown>).ms;
-  const value = typeof raw === 'string' ? ms(raw as ms.StringValue) : raw;
+  const value = typeof raw === 'string' ? durationText(raw.slice(0, 100)) : raw;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || !Number.isInteger(value) || value > MAX_ADVANCE_MS) {
     throw bad('\'ms\' must be a whole number of milliseconds from 0 to 10 years, or a duration such as "45m".');
+  }
+  if (now + value > MAX_VIRTUAL_TIME) {
+    throw bad(
+      `Advancing by ${value} ms would move virtual time past ${iso(MAX_VIRTUAL_TIME)}, the latest callkeeper supports; it is now ${iso(now)}.`,
+    );
   }
   return value;
 }
@@ -86,20 +100,20 @@ export function registerControlRoutes(app: FastifyInstance, deps: ControlRouteDe
   const { service, store, clock, scheduler, apps, issuer } = deps;
   const base = '/_callkeeper';
 
-  const clockState = () => ({ now: new Date(clock.now()).toISOString(), epochMs: clock.now(), scale: clock.scale });
+  const clockState = () => ({ now: iso(clock.now()), epochMs: clock.now(), scale: clock.scale });
 
   resource(
     app,
     `${base}/health`,
     {
-      GET: async () => ({ status: 'ok', store: store.location, now: new Date(clock.now()).toISOString(), calls: await store.counts() }),
+      GET: async () => ({ status: 'ok', store: store.location, now: iso(clock.now()), calls: await store.counts() }),
     },
     { config: { controlPublic: true } },
   );
   resource(app, `${base}/clock`, { GET: async () => clockState() });
   resource(app, `${base}/clock/advance`, {
     POST: async (req) => {
-      const step = parseAdvance(req.body);
+      const step = parseAdvance(req.body, clock.now());
       clock.advance(step);
       // Whatever became due is ended before we answer, as if that time had really passed.
       await scheduler.runNow();

@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Clock } from '../clock/clock.js';
+import { type Clock, safeIso } from '../clock/clock.js';
 import { errorBody, GraphError, graphErrors } from '../errors/graph-errors.js';
 import { sanitizeClientRequestId } from './request-context.js';
 
 /** An epoch-ms time as ISO 8601, or null: how the control API shows times. */
-export const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
+export const iso = (t: number | null): string | null => (t === null ? null : safeIso(t));
 
 /** The content type Graph answers JSON with. */
 export const GRAPH_JSON = 'application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8';
@@ -52,13 +52,25 @@ export function toGraphError(err: unknown, bodyLimit: number): GraphError {
   return graphErrors.internal();
 }
 
+/** Answers with a Graph error. It must not throw: it is what every error path ends in. */
 export function sendGraphError(req: FastifyRequest, reply: FastifyReply, err: GraphError, clock: Clock, diagnostic: string): void {
-  setWireHeaders(req, reply, diagnostic);
-  reply
-    .code(err.status)
-    .headers(err.headers)
-    .type('application/json')
-    .send(errorBody(err, { now: clock.now(), requestId: req.id, clientRequestId: req.clientRequestId }));
+  let now: number;
+  try {
+    now = clock.now();
+  } catch {
+    now = Date.now();
+  }
+  try {
+    setWireHeaders(req, reply, diagnostic);
+    reply
+      .code(err.status)
+      .headers(err.headers)
+      .type('application/json')
+      .send(errorBody(err, { now, requestId: req.id, clientRequestId: req.clientRequestId }));
+  } catch (e) {
+    req.log.error({ err: e, reqId: req.id }, 'could not send an error response');
+    if (!reply.sent) reply.raw.destroy();
+  }
 }
 
 /**
@@ -66,16 +78,26 @@ export function sendGraphError(req: FastifyRequest, reply: FastifyReply, err: Gr
  * broken request lines) with a Graph error instead of a bare status line.
  */
 export function clientErrorResponder(clock: Clock) {
+  // Runs outside any request: a throw here is an uncaught exception that ends the process.
   return (err: NodeJS.ErrnoException, socket: Socket): void => {
-    if (err.code === 'ECONNRESET' || !socket.writable) {
+    try {
+      if (err.code === 'ECONNRESET' || !socket.writable) {
+        socket.destroy();
+        return;
+      }
+      const g =
+        err.code === 'HPE_HEADER_OVERFLOW'
+          ? graphErrors.headersTooLarge()
+          : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? graphErrors.requestTimeout()
+            : graphErrors.badUrl();
+      const id = randomUUID();
+      const body = JSON.stringify(errorBody(g, { now: clock.now(), requestId: id, clientRequestId: id }));
+      socket.end(
+        `HTTP/1.1 ${g.status} ${STATUS_CODES[g.status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nrequest-id: ${id}\r\nclient-request-id: ${id}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    } catch {
       socket.destroy();
-      return;
     }
-    const g = err.code === 'HPE_HEADER_OVERFLOW' ? graphErrors.headersTooLarge() : graphErrors.badUrl();
-    const id = randomUUID();
-    const body = JSON.stringify(errorBody(g, { now: clock.now(), requestId: id, clientRequestId: id }));
-    socket.end(
-      `HTTP/1.1 ${g.status} ${STATUS_CODES[g.status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nrequest-id: ${id}\r\nclient-request-id: ${id}\r\nConnection: close\r\n\r\n${body}`,
-    );
   };
 }
