@@ -11,7 +11,7 @@ import { type BotActionConfig, BotActionService, DEFAULT_BOT_ACTIONS } from './c
 import { CallService } from './calls/call-service.js';
 import { DueScheduler } from './calls/due-scheduler.js';
 import { type Clock, ScaledClock, wallTime } from './clock/clock.js';
-import { buildHttpApp } from './http/app.js';
+import { buildHttpApp, type ConnectionLimits } from './http/app.js';
 import { boundUrl } from './http/control-guard.js';
 import { DEFAULT_DISPATCHER, type DispatcherOptions, NotificationDispatcher } from './notifications/dispatcher.js';
 import { NotificationSigner } from './notifications/notification-signer.js';
@@ -34,6 +34,8 @@ export interface CallkeeperConfig {
   apps: AppRegistration[];
   /** Certificate and key for the https app; none: http only. */
   tls?: { key: string; cert: string } | undefined;
+  /** Timeouts and the connection cap of each listener (wall clock); DEFAULT_LIMITS in http/app.ts. */
+  limits?: ConnectionLimits;
   /** The control API's shared secret; required on every control request when set (docs/security.md). */
   controlToken?: string | undefined;
   /** Delivery of notifications to bots. */
@@ -156,7 +158,7 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
     notifier,
     notificationSigner,
   };
-  const httpOptions = { bodyLimit: config.bodyLimit, instanceName: hostname(), logger: config.logger, controlToken: config.controlToken };
+  const httpOptions = { bodyLimit: config.bodyLimit, instanceName: hostname(), logger: config.logger, controlToken: config.controlToken, limits: config.limits };
   app = buildHttpApp(deps, httpOptions);
   const tlsApp = config.tls ? buildHttpApp(deps, { ...httpOptions, https: config.tls }) : undefined;
   await scheduler.start();

@@ -46,15 +46,50 @@ export interface HttpOptions {
   instanceName: string;
   logger: FastifyServerOptions['logger'];
   https?: { key: string; cert: string } | undefined;
+  /** How long a client may take, and how many connections it may hold (docs/security.md). */
+  limits?: ConnectionLimits | undefined;
   /** The control API's shared secret (--control-token); see control-guard.ts. */
   controlToken?: string | undefined;
 }
+
+/** Wall-clock limits of a listener (Node's timers; virtual time does not apply to sockets). */
+export interface ConnectionLimits {
+  /** All request headers must have arrived within this (Node's headersTimeout). */
+  headersTimeoutMs: number;
+  /** The whole request, body included, must have arrived within this (requestTimeout). */
+  requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this (keepAliveTimeout). */
+  keepAliveTimeoutMs: number;
+  /** A socket with no traffic either way (a client that stopped reading) is closed after this. */
+  idleSocketTimeoutMs: number;
+  /** Connections beyond this many are closed as they arrive, so descriptors never run out. */
+  maxConnections: number;
+}
+
+export const DEFAULT_LIMITS: ConnectionLimits = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 65_000,
+  idleSocketTimeoutMs: 120_000,
+  maxConnections: 8_192,
+};
 
 /** Builds the HTTP app without listening: tests inject into it, the CLI listens. */
 export function buildHttpApp(deps: HttpDeps, opts: HttpOptions): FastifyInstance {
   const diagnostic = diagnosticHeader(opts.instanceName);
   const { clock } = deps;
+  const limits = opts.limits ?? DEFAULT_LIMITS;
+  // Node checks the header and request deadlines on this period (default 30 s: far too coarse).
+  const nodeHttp = {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
+  };
   const app = Fastify({
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionTimeout: limits.idleSocketTimeoutMs,
+    http: nodeHttp,
     logger: opts.logger,
     bodyLimit: opts.bodyLimit,
     // Ids of any length reach the handler and get Graph's 404, not a router miss.
@@ -66,8 +101,9 @@ export function buildHttpApp(deps: HttpDeps, opts: HttpOptions): FastifyInstance
     return503OnClosing: false,
     clientErrorHandler: clientErrorResponder(clock),
     frameworkErrors: (err, req, reply) => sendGraphError(req, reply, toGraphError(err, opts.bodyLimit), clock, diagnostic),
-    ...(opts.https ? { https: opts.https } : {}),
+    ...(opts.https ? { https: { ...nodeHttp, ...opts.https } } : {}),
   }) as unknown as FastifyInstance;
+  app.server.maxConnections = limits.maxConnections;
 
   app.decorateRequest('principal', undefined);
   app.decorateRequest('clientRequestId', '');
