@@ -40,7 +40,9 @@ function trickle(port: number, head: string, drip: string): Trickle {
   return { socket, closed };
 }
 
-test('slow clients (headers or body a byte at a time) are cut off by the timeouts, held to the cap, and new clients are served', { timeout: 60_000 }, async () => {
+test('slow clients (headers or body a byte at a time) are cut off by the timeouts, held to the cap, and new clients are served', {
+  timeout: 60_000,
+}, async () => {
   const limits = {
     headersTimeoutMs: 500,
     requestTimeoutMs: 1_000,
