@@ -158,7 +158,13 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
     notifier,
     notificationSigner,
   };
-  const httpOptions = { bodyLimit: config.bodyLimit, instanceName: hostname(), logger: config.logger, controlToken: config.controlToken, limits: config.limits };
+  const httpOptions = {
+    bodyLimit: config.bodyLimit,
+    instanceName: hostname(),
+    logger: config.logger,
+    controlToken: config.controlToken,
+    limits: config.limits,
+  };
   app = buildHttpApp(deps, httpOptions);
   const tlsApp = config.tls ? buildHttpApp(deps, { ...httpOptions, https: config.tls }) : undefined;
   await scheduler.start();

@@ -190,6 +190,7 @@ export const graphErrors = {
     'InvalidAuthenticationToken',
     'The recording access token is missing or wrong.',
     'A recording is fetched without `Authorization: Bearer <recordingAccessToken>` of that recording.',
+  ),
   requestTimeout: define(
     408,
     'RequestTimeout',
