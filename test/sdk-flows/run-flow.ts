@@ -1,12 +1,13 @@
 /**
  * Runs one SDK flow in its own process, as a bot would: with NODE_EXTRA_CA_CERTS trusting
  * callkeeper's CA (the official clients talk only https). Prints the FlowResult as JSON.
- * Usage: run-flow.ts <graph-client|kiota|graph-client-hours>, configured by CK_FLOW_* environment
+ * Usage: run-flow.ts <graph-client|kiota|graph-client-hours|graph-client-prompt|kiota-prompt>, configured by CK_FLOW_* environment
  * variables. CK_FLOW_WAIT=1: time passes on its own (a server with --time-scale); the flow waits
  * for the server's clock instead of moving it. CK_FLOW_HOURS: how long graph-client-hours keeps
  * its call (default 10).
  */
 import { type FlowTarget, graphClientFlow, graphClientHoursFlow, kiotaFlow } from './flows.js';
+import { graphClientPromptFlow, kiotaPromptFlow } from './operation-flows.js';
 
 const env = (name: string): string => {
   const v = process.env[name];
@@ -52,6 +53,8 @@ const flows: Record<string, (t: FlowTarget) => Promise<unknown>> = {
   'graph-client': graphClientFlow,
   kiota: kiotaFlow,
   'graph-client-hours': (t) => graphClientHoursFlow(t, Number(process.env.CK_FLOW_HOURS ?? 10)),
+  'graph-client-prompt': graphClientPromptFlow,
+  'kiota-prompt': kiotaPromptFlow,
 };
 const flow = flows[process.argv[2] ?? ''];
 if (!flow) throw new Error(`unknown flow '${process.argv[2]}'`);
