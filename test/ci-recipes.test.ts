@@ -88,7 +88,7 @@ describe('README "Use in CI": the recipes run as written', () => {
     try {
       userProject(dir.path);
       const script = readmeBlock('### Any CI: a shell script', 'sh');
-      const env = { ...process.env, XDG_STATE_HOME: join(dir.path, 'state') };
+      const env: Record<string, string | undefined> = { ...process.env, XDG_STATE_HOME: join(dir.path, 'state') };
       delete env.NODE_EXTRA_CA_CERTS;
       delete env.CALLKEEPER_URL;
       const { code, out } = await bash(script, dir.path, env);
