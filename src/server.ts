@@ -11,14 +11,22 @@ import { type BotActionConfig, BotActionService, DEFAULT_BOT_ACTIONS } from './c
 import { CallService } from './calls/call-service.js';
 import { DueScheduler } from './calls/due-scheduler.js';
 import { type Clock, ScaledClock, wallTime } from './clock/clock.js';
+import { FaultInjector } from './faults/fault-injector.js';
+import { addFaultRule } from './faults/fault-routes.js';
+import { Throttle, type ThrottleOptions } from './faults/throttle.js';
 import { buildHttpApp, type ConnectionLimits } from './http/app.js';
 import { boundUrl } from './http/control-guard.js';
+import { DEFAULT_JOURNAL_SIZE, RequestJournal } from './journal/request-journal.js';
 import { DEFAULT_DISPATCHER, type DispatcherOptions, NotificationDispatcher } from './notifications/dispatcher.js';
 import { NotificationSigner } from './notifications/notification-signer.js';
 import type { BotActionStore } from './store/bot-action-store.js';
 import type { CallStore } from './store/call-store.js';
+import type { FaultStore } from './store/fault-store.js';
+import type { JournalStore } from './store/journal-store.js';
 import { SqliteBotActionStore } from './store/sqlite-bot-action-store.js';
+import { SqliteControlStore } from './store/sqlite-control-store.js';
 import { SqliteCallStore } from './store/sqlite-store.js';
+import type { ThrottleStore } from './store/throttle-store.js';
 
 export interface CallkeeperConfig {
   /** Directory of the SQLite file; undefined: in memory, nothing on disk. */
@@ -51,6 +59,16 @@ export interface CallkeeperConfig {
   store?: CallStore;
   /** The store of rosters and operations; by default the one beside the call store. */
   botActionStore?: BotActionStore;
+  /** Throttling of Graph requests per app and tenant; undefined: off. */
+  throttle?: ThrottleOptions | undefined;
+  /** Fault rules to arm at start (config file, --fault), as POST /_callkeeper/faults takes them. */
+  faults?: unknown[];
+  /** Entries the request journal keeps. */
+  journalSize?: number;
+  /** Fault rules, throttle counters and the journal; defaults to SQLite beside the calls. */
+  controlStore?: FaultStore & ThrottleStore & JournalStore & { close(): Promise<void> };
+  /** The draw behind fault rules' `rate`. */
+  random?: () => number;
 }
 
 /** In memory by default: a library call writes nothing to disk unless given a dataDir (the CLI's default is ./.callkeeper). */
@@ -112,6 +130,13 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
     strictCallbackUri: config.strictCallbackUri,
     endedRetentionMs: config.endedRetentionMs,
   });
+  const controlStore = config.controlStore ?? new SqliteControlStore(config.dataDir === undefined ? {} : { dataDir: config.dataDir });
+  const injector = new FaultInjector(controlStore, clock, config.random);
+  const throttle = config.throttle ? new Throttle(controlStore, clock, config.throttle) : undefined;
+  const journal = new RequestJournal(controlStore, config.journalSize ?? DEFAULT_JOURNAL_SIZE);
+  for (const [i, rule] of (config.faults ?? []).entries()) {
+    await addFaultRule(controlStore, clock, rule, `config-${i + 1}`);
+  }
   const apps = new AppRegistry(config.apps);
   await loadRegisteredApps(store, apps);
   const key = await loadSigningKey(store);
@@ -137,7 +162,8 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
     config.notifications,
   );
   service.observe(notifier);
-  const botActions = new BotActionService(botActionStoreFor(config, store), store, clock, config.botActions);
+  const botActionStore = botActionStoreFor(config, store);
+  const botActions = new BotActionService(botActionStore, store, clock, config.botActions);
   const operationScheduler = new DueScheduler(botActions, clock, { error: (obj, msg) => app?.log.error(obj, msg) });
   service.observe(botActions);
   botActions.onChange((at) => {
@@ -157,6 +183,12 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
     key,
     notifier,
     notificationSigner,
+    botActionStore,
+    faults: controlStore,
+    throttleStore: controlStore,
+    injector,
+    throttle,
+    journal,
   };
   const httpOptions = {
     bodyLimit: config.bodyLimit,
@@ -209,6 +241,7 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
         await operationScheduler.idle();
         await notifier.stop();
         await store.close();
+        await controlStore.close();
       })();
       return closed;
     },

@@ -351,5 +351,20 @@ export function storeContract(name: string, open: () => Promise<CallStore>): voi
       await store.putSetting('k', 'third');
       assert.equal(await store.getOrInitSetting('k', 'fourth'), 'third');
     });
+
+    // Last: it empties the store the other tests share.
+    test('resetCalls deletes every call and notification; settings stay', async () => {
+      const c = newCall();
+      await store.create(c);
+      await store.putSetting('kept', 'yes');
+      await store.resetCalls();
+      assert.equal(await store.get(c.id), undefined);
+      assert.deepEqual(await store.counts(), { active: 0, ended: 0 });
+      assert.deepEqual(await store.listDeliveries({ limit: 10 }), []);
+      assert.equal(await store.nextDeliveryAt(), undefined);
+      assert.equal(await store.getSetting('kept'), 'yes');
+      await store.create(newCall({ id: c.id }));
+      assert.equal((await store.get(c.id))?.id, c.id, 'the id can be used again');
+    });
   });
 }

@@ -17,3 +17,11 @@ export async function registerApp(store: CallStore, registry: AppRegistry, app: 
   await store.putSetting(KEY, JSON.stringify([...saved.filter((a) => a.clientId !== app.clientId), app]));
   registry.add(app);
 }
+
+/** Forgets every app registered at run time, in the store and in this registry; returns their client ids. */
+export async function unregisterApps(store: CallStore, registry: AppRegistry): Promise<string[]> {
+  const saved = JSON.parse(await store.getOrInitSetting(KEY, '[]')) as AppRegistration[];
+  await store.putSetting(KEY, '[]');
+  for (const app of saved) registry.remove(app.clientId);
+  return saved.map((a) => a.clientId);
+}

@@ -40,6 +40,11 @@ export class AppRegistry {
     this.byClientId.set(app.clientId.toLowerCase(), app);
   }
 
+  /** Forgets an app (the control API's reset with apps); true if it was there. */
+  remove(clientId: string): boolean {
+    return this.byClientId.delete(clientId.toLowerCase());
+  }
+
   find(clientId: string): AppRegistration | undefined {
     return this.byClientId.get(clientId.toLowerCase());
   }

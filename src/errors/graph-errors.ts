@@ -12,6 +12,8 @@ export class GraphError extends Error {
     message: string,
     /** Extra response headers (Allow, Retry-After, ...). */
     readonly headers: Readonly<Record<string, string>> = {},
+    /** Extra innerError fields some Graph errors carry (a 429's code and status). */
+    readonly inner: Readonly<Record<string, string>> = {},
   ) {
     super(message);
     this.name = 'GraphError';
@@ -35,6 +37,7 @@ function define<T extends string>(
   message: T,
   when: string,
   headers?: (p: Record<string, string>) => Record<string, string>,
+  inner?: Record<string, string>,
 ): Factory<T> & ErrorEntry {
   const make = (params: Record<string, string> = {}) =>
     new GraphError(
@@ -42,6 +45,7 @@ function define<T extends string>(
       code,
       message.replace(/\{(\w+)\}/g, (_, k: string) => params[k] ?? ''),
       headers?.(params),
+      inner,
     );
   return Object.assign(make, { status, code, message, when }) as unknown as Factory<T> & ErrorEntry;
 }
@@ -223,6 +227,36 @@ export const graphErrors = {
     'The store cannot be reached or the server is stopping.',
     () => ({ 'retry-after': '1' }),
   ),
+  // Fault rules and throttling (docs/decisions.md, "Fault and throttle errors"); the fault
+  // or throttle adds its Retry-After header (src/faults/fault-effects.ts).
+  tooManyRequests: define(
+    429,
+    'TooManyRequests',
+    'Please retry again later.',
+    'A fault rule with status 429, or `--throttle`: the app sent more requests in the window than the limit.',
+    undefined,
+    { code: '429', message: 'Please retry after', status: '429' },
+  ),
+  faultInternal: define(500, 'generalException', 'An unspecified error has occurred.', 'A fault rule with status 500.'),
+  faultBadGateway: define(
+    502,
+    'BadGateway',
+    'The gateway received an invalid response from the service that handles the request.',
+    'A fault rule with status 502.',
+  ),
+  faultUnavailable: define(
+    503,
+    'serviceNotAvailable',
+    'The service is not available. Try the request again after a delay. There may be a Retry-After header.',
+    'A fault rule with status 503.',
+  ),
+  faultTimeout: define(504, 'timeout', 'The operation timed out before it could be completed.', 'A fault rule with status 504.'),
+  faultNotFound: define(
+    404,
+    'NotFound',
+    "There is no fault rule with id '{id}'.",
+    'DELETE /_callkeeper/faults/{id} with an id that names no rule.',
+  ),
 } as const;
 
 export type GraphErrorName = keyof typeof graphErrors;
@@ -248,6 +282,7 @@ export function errorBody(err: GraphError, ctx: ErrorContext) {
         date: graphErrorDate(ctx.now),
         'request-id': ctx.requestId,
         'client-request-id': ctx.clientRequestId,
+        ...err.inner,
       },
     },
   };

@@ -10,9 +10,19 @@ import type { CallService } from '../calls/call-service.js';
 import type { DueScheduler } from '../calls/due-scheduler.js';
 import type { Clock } from '../clock/clock.js';
 import { type GraphError, graphErrors } from '../errors/graph-errors.js';
+import { registerFaultHooks } from '../faults/fault-hooks.js';
+import type { FaultInjector } from '../faults/fault-injector.js';
+import { registerFaultRoutes } from '../faults/fault-routes.js';
+import type { Throttle } from '../faults/throttle.js';
+import { registerJournalHooks } from '../journal/journal-hooks.js';
+import { registerJournalRoutes } from '../journal/journal-routes.js';
+import type { RequestJournal } from '../journal/request-journal.js';
 import type { NotificationDispatcher } from '../notifications/dispatcher.js';
 import type { NotificationSigner } from '../notifications/notification-signer.js';
+import type { BotActionStore } from '../store/bot-action-store.js';
 import type { CallStore } from '../store/call-store.js';
+import type { FaultStore } from '../store/fault-store.js';
+import type { ThrottleStore } from '../store/throttle-store.js';
 import { registerAuthRoutes } from './auth-routes.js';
 import { registerBodyParsers } from './body-parsers.js';
 import { controlGuard, isControlPath } from './control-guard.js';
@@ -22,6 +32,7 @@ import { registerNotificationRoutes } from './notification-routes.js';
 import { registerOperationRoutes } from './operation-routes.js';
 import { registerParticipantRoutes } from './participant-routes.js';
 import { registerPeopleControlRoutes } from './people-control-routes.js';
+import { registerResetRoutes } from './reset-routes.js';
 import './request-context.js';
 import { clientErrorResponder, diagnosticHeader, sendGraphError, setWireHeaders, toGraphError } from './wire.js';
 
@@ -37,6 +48,13 @@ export interface HttpDeps {
   key: SigningKey;
   notifier: NotificationDispatcher;
   notificationSigner: NotificationSigner;
+  botActionStore: BotActionStore;
+  faults: FaultStore;
+  throttleStore: ThrottleStore;
+  injector: FaultInjector;
+  /** Undefined: no throttling (the default). */
+  throttle: Throttle | undefined;
+  journal: RequestJournal;
 }
 
 export interface HttpOptions {
@@ -151,6 +169,10 @@ export function buildHttpApp(deps: HttpDeps, opts: HttpOptions): FastifyInstance
     sendGraphError(req, reply, err, clock, diagnostic);
   });
 
+  // Before the routes: the journal and the faults see every Graph request.
+  const recordRequest = registerJournalHooks(app, deps.journal, clock, () => app.log);
+  registerFaultHooks(app, { ...deps, recordCut: (req, ms) => recordRequest(req, null, ms) });
+
   registerGraphRoutes(app, deps);
   registerAuthRoutes(app, deps);
   registerControlRoutes(app, deps);
@@ -158,5 +180,8 @@ export function buildHttpApp(deps: HttpDeps, opts: HttpOptions): FastifyInstance
   registerParticipantRoutes(app, deps);
   registerOperationRoutes(app, deps);
   registerPeopleControlRoutes(app, deps);
+  registerFaultRoutes(app, deps);
+  registerJournalRoutes(app, deps.journal);
+  registerResetRoutes(app, deps);
   return app;
 }

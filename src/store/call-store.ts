@@ -172,6 +172,12 @@ export interface CallStore {
   /** Calls in creation order, a page at a time. */
   list(query: ListQuery): Promise<ListPage>;
 
+  /**
+   * Deletes every call, notification and delivery attempt in one transaction (the control
+   * API's reset); settings (signing keys, registered apps) stay.
+   */
+  resetCalls(): Promise<void>;
+
   /** Counts of live and ended calls. */
   counts(): Promise<{ active: number; ended: number }>;
 

@@ -583,6 +583,13 @@ export class SqliteCallStore implements CallStore {
     return page;
   }
 
+  async resetCalls(): Promise<void> {
+    this.db.transaction(() => {
+      this.db.exec('DELETE FROM delivery_attempts; DELETE FROM outbox; DELETE FROM calls;');
+    })();
+    this.wrote();
+  }
+
   async counts(): Promise<{ active: number; ended: number }> {
     return { active: this.stmts.countActive.get() as number, ended: this.stmts.countEnded.get() as number };
   }

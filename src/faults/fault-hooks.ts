@@ -1,0 +1,53 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import '../http/traffic-context.js';
+import { faultError, wallDelay } from './fault-effects.js';
+import type { FaultInjector } from './fault-injector.js';
+import { graphPathOf } from './graph-path.js';
+import type { Throttle } from './throttle.js';
+
+export interface FaultHookDeps {
+  injector: FaultInjector;
+  throttle: Throttle | undefined;
+  /** Records a request whose connection is about to be cut (status null). */
+  recordCut(req: FastifyRequest, latencyMs: number): void;
+}
+
+/**
+ * Applies throttling and fault rules to authenticated Graph requests, after the token is
+ * verified (so rules can match the app) and before the handler runs (so a faulted request
+ * changes nothing, as a Graph front end that refused it would).
+ */
+export function registerFaultHooks(app: FastifyInstance, deps: FaultHookDeps): void {
+  const { injector, throttle } = deps;
+  app.addHook('preHandler', async (req: FastifyRequest, reply: FastifyReply) => {
+    const principal = req.principal;
+    if (!principal) return;
+    const path = graphPathOf(req.url);
+    if (path === undefined) return;
+    if (throttle) {
+      const limited = await throttle.check(principal.appId, principal.tenantId);
+      if (limited) {
+        req.fault = 'throttle';
+        throw limited;
+      }
+    }
+    const params = req.params as { id?: unknown } | undefined;
+    const rule = await injector.pick('graph', {
+      method: req.method,
+      path,
+      appId: principal.appId,
+      callId: typeof params?.id === 'string' ? params.id : null,
+    });
+    if (!rule) return;
+    req.fault = rule.id;
+    const { effect } = rule;
+    if (effect.latencyMs) await wallDelay(effect.latencyMs);
+    if (effect.reset) {
+      deps.recordCut(req, reply.elapsedTime);
+      reply.hijack();
+      req.raw.socket.destroy();
+      return reply;
+    }
+    if (effect.status !== undefined) throw faultError(effect.status, effect.retryAfter);
+  });
+}

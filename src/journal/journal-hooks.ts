@@ -1,0 +1,51 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Clock } from '../clock/clock.js';
+import { graphPathOf } from '../faults/graph-path.js';
+import '../http/traffic-context.js';
+import type { RequestJournal } from './request-journal.js';
+
+interface Log {
+  warn(obj: unknown, msg: string): void;
+}
+
+/**
+ * Records every inbound Graph request (any /v1.0 or /beta path, answered or not) in the
+ * journal once its response is sent. Returns the recorder, for requests whose connection a
+ * fault cuts before any response.
+ */
+export function registerJournalHooks(app: FastifyInstance, journal: RequestJournal, clock: Clock, log: () => Log) {
+  app.decorateRequest('arrivedAt', 0);
+  app.decorateRequest('fault', null);
+  app.decorateRequest('journaled', false);
+
+  const record = (req: FastifyRequest, status: number | null, latencyMs: number) => {
+    if (req.journaled) return;
+    const path = req.url.split('?')[0] ?? '';
+    if (graphPathOf(path) === undefined) return;
+    req.journaled = true;
+    const params = req.params as { id?: unknown } | undefined;
+    const callId = typeof params?.id === 'string' ? params.id.slice(0, 200) : null;
+    journal
+      .record({
+        at: req.arrivedAt,
+        method: req.method,
+        path: path.slice(0, 500),
+        status,
+        latencyMs: Math.round(latencyMs * 100) / 100,
+        appId: req.principal?.appId ?? null,
+        callId,
+        requestId: req.id,
+        clientRequestId: req.clientRequestId,
+        fault: req.fault,
+      })
+      .catch((err: unknown) => log().warn({ err, reqId: req.id }, 'recording a request in the journal failed'));
+  };
+
+  app.addHook('onRequest', async (req) => {
+    req.arrivedAt = clock.now();
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    record(req, reply.statusCode, reply.elapsedTime);
+  });
+  return record;
+}
