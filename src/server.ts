@@ -13,6 +13,7 @@ import { DueScheduler } from './calls/due-scheduler.js';
 import { type Clock, ScaledClock, wallTime } from './clock/clock.js';
 import { FaultInjector } from './faults/fault-injector.js';
 import { addFaultRule } from './faults/fault-routes.js';
+import { notificationFaults } from './faults/notification-faults.js';
 import { Throttle, type ThrottleOptions } from './faults/throttle.js';
 import { buildHttpApp, type ConnectionLimits } from './http/app.js';
 import { boundUrl } from './http/control-guard.js';
@@ -159,7 +160,7 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
     clock,
     notificationSigner,
     { error: (obj, msg) => app?.log.error(obj, msg) },
-    config.notifications,
+    { ...config.notifications, beforeDelivery: notificationFaults(injector) },
   );
   service.observe(notifier);
   const botActionStore = botActionStoreFor(config, store);

@@ -1,3 +1,4 @@
+import { faultRulesKind } from '../faults/fault-option.js';
 import { type OptionDef, type OptionValues, option } from './option-def.js';
 import {
   booleanKind,
@@ -5,6 +6,7 @@ import {
   durationMs,
   enumKind,
   hostNameKind,
+  integerKind,
   listKind,
   numberKind,
   portKind,
@@ -102,6 +104,19 @@ export const SERVE_OPTIONS = {
     default: undefined,
     help: 'required in the x-callkeeper-control-token header of every /_callkeeper request; needed to use the control API when --host is not a loopback address',
   }),
+  fault: option({
+    kind: faultRulesKind,
+    default: [] as unknown[],
+    repeatable: true,
+    help: 'a fault rule, JSON, as POST /_callkeeper/faults takes it (repeatable; config file: an array)',
+  }),
+  throttle: option({
+    kind: booleanKind,
+    default: false,
+    help: "429 TooManyRequests past --throttle-limit requests per --throttle-window per app and tenant (Graph's communications limit)",
+  }),
+  throttleLimit: option({ kind: integerKind('<n>', 1, 1_000_000_000), default: 50_000, help: 'requests per window with --throttle' }),
+  throttleWindow: duration('15s', '1ms', '1d', 'the window of --throttle (virtual time)'),
   config: option({
     kind: path('<file>'),
     default: undefined,

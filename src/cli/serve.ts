@@ -144,6 +144,8 @@ export async function serve(argv: string[], env: Record<string, string | undefin
     bodyLimit: o.bodyLimit,
     logger: { level: o.logLevel, stream: gate },
     apps,
+    faults: o.fault,
+    throttle: o.throttle ? { limit: o.throttleLimit, windowMs: o.throttleWindow } : undefined,
     tls: tls && { cert: tls.cert, key: tls.key },
     notifications: {
       ...DEFAULT_DISPATCHER,

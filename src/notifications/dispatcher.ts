@@ -17,6 +17,18 @@ export interface DispatcherOptions {
   /** How often (wall ms) to look for work other instances queued. */
   pollWallMs: number;
   random: () => number;
+  /**
+   * Asked before each attempt (fault rules on notifications): wait `latencyMs` (wall clock)
+   * first, and/or `drop` the attempt without contacting the bot, recorded as that outcome.
+   */
+  beforeDelivery?: (e: OutboxEntry) => Promise<DeliveryFault | undefined>;
+  /** Told of every attempt once recorded (logs, metrics); must not throw. */
+  afterDelivery?: (e: OutboxEntry, attempt: DeliveryAttempt) => void;
+}
+
+export interface DeliveryFault {
+  latencyMs?: number;
+  drop?: { statusCode: number | null; error: string };
 }
 
 export const DEFAULT_DISPATCHER: DispatcherOptions = {
@@ -191,6 +203,9 @@ export class NotificationDispatcher implements CallObserver {
     let statusCode: number | null = null;
     let error: string | null = null;
     try {
+      const fault = await this.options.beforeDelivery?.(e);
+      if (fault?.latencyMs) await new Promise((resolve) => setTimeout(resolve, fault.latencyMs));
+      if (fault?.drop) throw new DroppedByFault(fault.drop.statusCode, fault.drop.error);
       const token = await this.signer.tokenFor(e.owner.appId, e.owner.tenantId);
       const body = JSON.stringify({
         '@odata.type': '#microsoft.graph.commsNotifications',
@@ -217,6 +232,7 @@ export class NotificationDispatcher implements CallObserver {
       await res.body.dump();
       if (statusCode < 200 || statusCode >= 300) error = `HTTP ${statusCode}`;
     } catch (err) {
+      if (err instanceof DroppedByFault) statusCode = err.statusCode;
       error = describe(err);
     }
     const attempts = e.attempts + 1;
@@ -238,6 +254,7 @@ export class NotificationDispatcher implements CallObserver {
     };
     try {
       await this.store.finishDelivery(e.seq, attempt, outcome);
+      this.options.afterDelivery?.(e, attempt);
     } catch (err) {
       this.log.error({ err }, 'recording a delivery failed; it will be retried when its lease ends');
     }
@@ -260,6 +277,16 @@ export class NotificationDispatcher implements CallObserver {
     if (!this.isIdle()) return;
     for (const resolve of this.settled) resolve();
     this.settled.clear();
+  }
+}
+
+class DroppedByFault extends Error {
+  constructor(
+    readonly statusCode: number | null,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'fault';
   }
 }
 
