@@ -214,6 +214,12 @@ export const graphErrors = {
     "The control API needs the control token in the '{header}' header.",
     'A control-API request without the right `x-callkeeper-control-token` when callkeeper runs with `--control-token`.',
   ),
+  notImplemented: define(
+    501,
+    'NotImplemented',
+    "The requested feature isn't implemented: callkeeper does not emulate {feature} yet.",
+    'A route Graph documents under /communications/calls that callkeeper does not serve yet (src/http/not-implemented-routes.ts); after the token check.',
+  ),
   internal: define(
     500,
     'InternalServerError',

@@ -28,6 +28,7 @@ import { registerBodyParsers } from './body-parsers.js';
 import { controlGuard, isControlPath } from './control-guard.js';
 import { registerControlRoutes } from './control-routes.js';
 import { registerGraphRoutes, unknownSegment } from './graph-routes.js';
+import { registerNotImplementedRoutes } from './not-implemented-routes.js';
 import { registerNotificationRoutes } from './notification-routes.js';
 import { registerOperationRoutes } from './operation-routes.js';
 import { registerParticipantRoutes } from './participant-routes.js';
@@ -183,5 +184,7 @@ export function buildHttpApp(deps: HttpDeps, opts: HttpOptions): FastifyInstance
   registerFaultRoutes(app, deps);
   registerJournalRoutes(app, deps.journal);
   registerResetRoutes(app, deps);
+  // Last: it fills in only the documented paths no one above serves.
+  registerNotImplementedRoutes(app, deps);
   return app;
 }

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import { graphErrors } from '../errors/graph-errors.js';
+import { notImplementedMethods } from './not-implemented-routes.js';
 
 type Method = 'GET' | 'POST' | 'DELETE' | 'PUT' | 'PATCH';
 const ALL: Method[] = ['GET', 'POST', 'DELETE', 'PUT', 'PATCH'];
@@ -19,7 +20,9 @@ export interface ResourceOptions {
 
 /**
  * Registers a path's handlers, and a 405 with `Allow` for every other method, so a wrong
- * method gets Graph's answer rather than a framework 404.
+ * method gets Graph's answer rather than a framework 404. A method Graph documents on the path
+ * but callkeeper does not implement (not-implemented-routes.ts) answers 501, after the
+ * path's hooks (the token check), instead.
  */
 export function resource(app: FastifyInstance, url: string, handlers: Partial<Record<Method, Handler>>, opts: ResourceOptions = {}): void {
   const allowed = Object.keys(handlers) as Method[];
@@ -29,7 +32,19 @@ export function resource(app: FastifyInstance, url: string, handlers: Partial<Re
     if (!handler) continue;
     app.route<RouteTypes>({ method, url, handler, ...(opts.onRequest ? { onRequest: opts.onRequest } : {}), config: opts.config ?? {} });
   }
-  const others = ALL.filter((m) => !allowed.includes(m));
+  const missing = notImplementedMethods(url);
+  for (const [method, name] of missing ?? []) {
+    if (allowed.includes(method)) continue;
+    app.route({
+      method,
+      url,
+      ...(opts.onRequest ? { onRequest: opts.onRequest } : {}),
+      handler: async () => {
+        throw graphErrors.notImplemented({ feature: name });
+      },
+    });
+  }
+  const others = ALL.filter((m) => !allowed.includes(m) && !missing?.has(m));
   if (others.length) {
     app.route({
       method: others,
