@@ -244,15 +244,6 @@ export function botActionStoreContract(
       assert.deepEqual(changed.value[0]?.result, OPERATION_RESULTS.maxSilence);
     });
 
-    test('rosters and operations of purged calls are purged', async () => {
-      const id = await liveCall();
-      await s.bots.join(scope(id), [person(id, 'p')]);
-      await s.calls.end(id, null, T0, { code: 200, subcode: 7000, message: 'bye' });
-      await s.calls.purgeEnded(T0, 100);
-      assert.ok((await s.bots.purgeOrphans(100)) >= 1);
-      assert.equal(await s.bots.purgeOrphans(100), 0);
-    });
-
     if (openSecond) {
       test('two instances sharing the store: each due step runs exactly once', async () => {
         const other = await openSecond(s);

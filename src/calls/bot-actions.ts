@@ -278,7 +278,6 @@ export class BotActionService {
       // A step may schedule the next one already due (a late sweep): run until nothing is.
       if (batch.length === 0 || n > 100 * BATCH) break;
     }
-    await this.store.purgeOrphans(BATCH);
     return n;
   }
 

@@ -49,6 +49,7 @@ export interface TonesOutcome {
  * promise resolves, visible to every instance sharing the store; time is always passed in.
  * Notifications a change causes (roster updates, operation completions, toneInfo, call state
  * updates) are queued in the call's outbox line in the same step, behind the call's earlier ones.
+ * A call's roster, operations and media state go when the call store purges the call.
  * Contract tests: test/bot-action-store-contract.ts.
  */
 export interface BotActionStore {
@@ -114,7 +115,4 @@ export interface BotActionStore {
    * not started listening yet, when their listening starts), with the maxSilence result.
    */
   silence(scope: CallScope): Promise<Tagged<OperationRecord[]>>;
-
-  /** Deletes rosters and operations of up to `limit` calls that no longer exist in the call store; returns how many calls. */
-  purgeOrphans(limit: number): Promise<number>;
 }

@@ -38,6 +38,13 @@ CREATE TABLE IF NOT EXISTS call_media (
   source_sequence INTEGER NOT NULL DEFAULT 0,
   roster_seeded INTEGER NOT NULL DEFAULT 0
 );
+-- A call's roster, operations and media state go with it when the call store purges it, in the
+-- same statement: no sweep over these tables.
+CREATE TRIGGER IF NOT EXISTS bot_actions_follow_calls AFTER DELETE ON calls BEGIN
+  DELETE FROM participants WHERE call_id = OLD.id;
+  DELETE FROM operations WHERE call_id = OLD.id;
+  DELETE FROM call_media WHERE call_id = OLD.id;
+END;
 `;
 
 interface LiveCall {
@@ -98,15 +105,6 @@ export class SqliteBotActionStore implements BotActionStore {
         .pluck(),
       due: db.prepare('SELECT call_id, doc FROM operations WHERE due_at <= ? ORDER BY due_at, rowid LIMIT ?'),
       nextDue: db.prepare('SELECT min(due_at) FROM operations WHERE due_at IS NOT NULL').pluck(),
-      orphans: db
-        .prepare(
-          `SELECT call_id FROM (SELECT call_id FROM participants UNION SELECT call_id FROM operations UNION SELECT call_id FROM call_media)
-         WHERE call_id NOT IN (SELECT id FROM calls) LIMIT ?`,
-        )
-        .pluck(),
-      dropParticipants: db.prepare('DELETE FROM participants WHERE call_id = ?'),
-      dropOps: db.prepare('DELETE FROM operations WHERE call_id = ?'),
-      dropMedia: db.prepare('DELETE FROM call_media WHERE call_id = ?'),
     };
   }
 
@@ -375,18 +373,6 @@ export class SqliteBotActionStore implements BotActionStore {
         changed.push(next);
       }
       return ok(changed);
-    })();
-  }
-
-  async purgeOrphans(limit: number): Promise<number> {
-    return this.db.transaction(() => {
-      const ids = this.s.orphans.all(limit) as string[];
-      for (const id of ids) {
-        this.s.dropParticipants.run(id);
-        this.s.dropOps.run(id);
-        this.s.dropMedia.run(id);
-      }
-      return ids.length;
     })();
   }
 }
