@@ -34,10 +34,8 @@ export function registerResetRoutes(app: FastifyInstance, deps: ResetDeps): void
       const apps = (body as { apps?: unknown }).apps;
       if (extra.length || (apps !== undefined && typeof apps !== 'boolean'))
         throw graphErrors.invalidControlRequest({ detail: "The only property is 'apps' (true or false)." });
+      // Rosters and operations go with their calls (BotActionStore: they follow the call store's purges).
       await deps.store.resetCalls();
-      while ((await deps.botActionStore.purgeOrphans(1000)) > 0) {
-        // Each round drops the rosters and operations of up to 1000 calls that are gone.
-      }
       const faults = await deps.faults.clearFaults();
       await deps.throttleStore.clearThrottle();
       await deps.journal.clear();
