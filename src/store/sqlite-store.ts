@@ -1,4 +1,4 @@
-import { mkdirSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { type CallNotification, notificationsFor } from '../calls/call-notifications.js';
@@ -17,6 +17,7 @@ import {
   type NextDue,
   type OutboxEntry,
 } from './call-store.js';
+import { ensurePrivateFile, preparePrivateDataDir, privateDatabaseFiles } from './private-files.js';
 import { SqliteCheckpointer } from './sqlite-checkpointer.js';
 
 interface Row {
@@ -194,10 +195,14 @@ export class SqliteCallStore implements CallStore {
 
   constructor(options: SqliteStoreOptions = {}) {
     if (options.dataDir) {
-      mkdirSync(options.dataDir, { recursive: true });
+      // It holds the signing key and app secrets: 0700 directory, 0600 files (docs/security.md).
+      preparePrivateDataDir(options.dataDir);
       this.location = resolve(join(options.dataDir, 'callkeeper.db'));
+      ensurePrivateFile(this.location);
       this.db = new Database(this.location);
       this.db.pragma('journal_mode = WAL');
+      // SQLite gives -wal and -shm the database file's mode; an older, wider pair is narrowed.
+      privateDatabaseFiles(this.location);
       this.db.pragma('synchronous = NORMAL');
       // Checkpoints happen in a worker (sqlite-checkpointer.ts), never inside a request's commit.
       this.db.pragma('wal_autocheckpoint = 0');
