@@ -235,12 +235,15 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
     },
     close() {
       closed ??= (async () => {
+        // Delivery stops first, with its own grace period: a request that waits on it (a flush)
+        // must not hold the HTTP close behind a bot that never answers.
+        const delivery = notifier.stop();
         await Promise.all([built.close(), tlsApp?.close()]);
         scheduler.stop();
         operationScheduler.stop();
         await scheduler.idle();
         await operationScheduler.idle();
-        await notifier.stop();
+        await delivery;
         await store.close();
         await controlStore.close();
       })();

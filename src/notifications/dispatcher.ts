@@ -24,6 +24,12 @@ export interface DispatcherOptions {
   beforeDelivery?: (e: OutboxEntry) => Promise<DeliveryFault | undefined>;
   /** Told of every attempt once recorded (logs, metrics); must not throw. */
   afterDelivery?: (e: OutboxEntry, attempt: DeliveryAttempt) => void;
+  /**
+   * On stop, deliveries in flight get this long (wall ms) to finish; then they are aborted and
+   * left unrecorded: their lease runs out and the next start delivers them again (at least once).
+   * This bounds a shutdown behind a bot that never answers. Default 2000.
+   */
+  shutdownGraceMs?: number;
 }
 
 export interface DeliveryFault {
@@ -72,6 +78,8 @@ export class NotificationDispatcher implements CallObserver {
    * fetch, which callkeeper must leave as it found it.
    */
   private readonly agent: Agent;
+  /** Aborted when a stop's grace period is over. */
+  private readonly shutdown = new AbortController();
 
   constructor(
     private readonly store: CallStore,
@@ -88,13 +96,26 @@ export class NotificationDispatcher implements CallObserver {
     this.kick();
   }
 
-  /** Stops claiming; in-flight deliveries finish (their outcome is recorded). */
+  /**
+   * Stops claiming and drops what waits (it stays leased in the store); deliveries in flight
+   * have `shutdownGraceMs` to finish (their outcome is recorded), then are aborted.
+   */
   async stop(): Promise<void> {
     if (this.closed) return this.closed;
     this.stopped = true;
     this.timer?.cancel();
     this.timer = undefined;
-    this.closed = this.idle().then(() => this.agent.close());
+    for (const [host, q] of this.hosts) {
+      for (const e of q.waiting) this.inFlight.delete(e.seq);
+      q.waiting.length = 0;
+      if (q.active === 0) this.hosts.delete(host);
+    }
+    const grace = setTimeout(() => this.shutdown.abort(), this.options.shutdownGraceMs ?? 2_000);
+    this.checkIdle();
+    this.closed = this.idle().then(() => {
+      clearTimeout(grace);
+      return this.agent.destroy();
+    });
     return this.closed;
   }
 
@@ -180,7 +201,7 @@ export class NotificationDispatcher implements CallObserver {
   }
 
   private drain(host: string, q: HostQueue): void {
-    while (q.active < this.options.perHostConcurrency && this.active < this.options.concurrency && q.waiting.length) {
+    while (!this.stopped && q.active < this.options.perHostConcurrency && this.active < this.options.concurrency && q.waiting.length) {
       const e = q.waiting.shift() as OutboxEntry;
       q.active++;
       this.active++;
@@ -197,6 +218,23 @@ export class NotificationDispatcher implements CallObserver {
     }
   }
 
+  /** A wall-clock wait that a stop's grace period cuts short (it then throws). */
+  private wait(ms: number): Promise<void> {
+    const signal = this.shutdown.signal;
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        clearTimeout(t);
+        reject(new Error('stopped'));
+      };
+      const t = setTimeout(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
   private async deliver(e: OutboxEntry): Promise<void> {
     const at = this.clock.now();
     const started = performance.now();
@@ -204,7 +242,7 @@ export class NotificationDispatcher implements CallObserver {
     let error: string | null = null;
     try {
       const fault = await this.options.beforeDelivery?.(e);
-      if (fault?.latencyMs) await new Promise((resolve) => setTimeout(resolve, fault.latencyMs));
+      if (fault?.latencyMs) await this.wait(fault.latencyMs);
       if (fault?.drop) throw new DroppedByFault(fault.drop.statusCode, fault.drop.error);
       const token = await this.signer.tokenFor(e.owner.appId, e.owner.tenantId);
       const body = JSON.stringify({
@@ -225,13 +263,15 @@ export class NotificationDispatcher implements CallObserver {
         body,
         headersTimeout: this.options.requestTimeoutMs,
         bodyTimeout: this.options.requestTimeoutMs,
-        signal: AbortSignal.timeout(this.options.requestTimeoutMs),
+        signal: anySignal(AbortSignal.timeout(this.options.requestTimeoutMs), this.shutdown.signal),
         dispatcher: this.agent,
       });
       statusCode = res.statusCode;
       await res.body.dump();
       if (statusCode < 200 || statusCode >= 300) error = `HTTP ${statusCode}`;
     } catch (err) {
+      // Cut off by shutdown: not the bot's fault, and not an attempt; the lease brings it back.
+      if (this.shutdown.signal.aborted) return;
       if (err instanceof DroppedByFault) statusCode = err.statusCode;
       error = describe(err);
     }
@@ -293,4 +333,16 @@ class DroppedByFault extends Error {
 function describe(err: unknown): string {
   const e = err as { code?: string; name?: string; message?: string };
   return [e.code ?? e.name, e.message].filter(Boolean).join(': ').slice(0, 300) || 'delivery failed';
+}
+
+/** AbortSignal.any (Node 20.3+), with a fallback for older Node 20 releases. */
+function anySignal(a: AbortSignal, b: AbortSignal): AbortSignal {
+  const any = (AbortSignal as { any?: (signals: AbortSignal[]) => AbortSignal }).any;
+  if (any) return any([a, b]);
+  const c = new AbortController();
+  const abort = (s: AbortSignal) => () => c.abort(s.reason);
+  if (a.aborted || b.aborted) c.abort();
+  a.addEventListener('abort', abort(a), { once: true });
+  b.addEventListener('abort', abort(b), { once: true });
+  return c.signal;
 }
