@@ -256,6 +256,37 @@ describe('call actions: mute, unmute, recording status, screen sharing, invite, 
     ]);
   });
 
+  test('sendDtmfTones: 200 + Location + a running sendDtmfTonesOperation that completes once every tone has sounded', async () => {
+    const id = await establishedCall();
+    const res = await post(id, 'sendDtmfTones', { tones: ['tone1', 'tone2', 'pound'], delayBetweenTonesMs: 1000, clientContext: 'dtmf' });
+    assert.equal(res.status, 200);
+    const op = await json<Op>(res);
+    valid('sendDtmfTonesOperation', op);
+    assert.equal(op.status, 'Running');
+    assert.ok(res.headers.get('location')?.endsWith(`/operations/${op.id}`));
+    await s.advance(2_299); // 3 tones of 100 ms, 2 pauses of 1 s
+    assert.equal((await notified(id, `/operations/${op.id}`)).length, 0);
+    await s.advance(1);
+    const [done] = await notified(id, `/operations/${op.id}`);
+    assert.equal(done?.resourceData.status, 'completed');
+    assert.equal(done?.resourceData.completionReason, 'completedSuccessfully');
+    assert.equal(done?.resourceData.clientContext, 'dtmf');
+    for (const body of [{}, { tones: [] }, { tones: ['1'] }, { tones: ['tone1'], delayBetweenTonesMs: -1 }]) {
+      const bad = await post(id, 'sendDtmfTones', body);
+      assert.equal(bad.status, 400, JSON.stringify(body));
+    }
+  });
+
+  test('$count of participants and operations: a plain-text number', async () => {
+    const id = await establishedCall();
+    await post(id, 'mute', {});
+    const participants = await s.graph(`/v1.0/communications/calls/${id}/participants/$count`);
+    assert.equal(participants.status, 200);
+    assert.equal(participants.headers.get('content-type')?.split(';')[0], 'text/plain');
+    assert.equal(await participants.text(), '2');
+    assert.equal(await (await s.graph(`/v1.0/communications/calls/${id}/operations/$count`)).text(), '1');
+  });
+
   test('GET .../operations lists them; every operation response validates', async () => {
     const id = await establishedCall();
     await post(id, 'playPrompt', { prompts: [{ mediaInfo: { uri: 'https://x.example/a.wav' } }] });

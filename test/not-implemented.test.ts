@@ -87,13 +87,13 @@ describe('documented call routes: each is implemented or answers 501 NotImplemen
 
   test('a 501 comes after the token check: no token is 401', async () => {
     const id = await s.createCall();
-    const res = await fetch(`${s.base}/v1.0/communications/calls/${id}/sendDtmfTones`, { method: 'POST' });
+    const res = await fetch(`${s.base}/v1.0/communications/calls/${id}/addLargeGalleryView`, { method: 'POST' });
     assert.equal(res.status, 401);
   });
 
   test('the 501 names the action, in beta and in a national cloud too', async () => {
     const id = await s.createCall();
-    const beta = await s.graph(`/beta/communications/calls/${id}/microsoft.graph.sendDtmfTones`, {
+    const beta = await s.graph(`/beta/communications/calls/${id}/microsoft.graph.addLargeGalleryView`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: '{}',
@@ -101,7 +101,7 @@ describe('documented call routes: each is implemented or answers 501 NotImplemen
     assert.equal(beta.status, 501);
     assert.equal(
       ((await beta.json()) as GraphErrorBody).error.message,
-      "The requested feature isn't implemented: callkeeper does not emulate the action 'sendDtmfTones' yet.",
+      "The requested feature isn't implemented: callkeeper does not emulate the action 'addLargeGalleryView' yet.",
     );
   });
 });

@@ -7,6 +7,7 @@ import type { CallStore } from '../store/call-store.js';
 import type { ChangeType } from './call-events.js';
 import type { CallOwner, CallRecord } from './call-types.js';
 import {
+  DTMF_TONE_MS,
   OPERATION_RESULTS,
   type OperationEffects,
   type OperationKind,
@@ -16,6 +17,7 @@ import {
   validatePlayPrompt,
   validateRecordResponse,
   validateScreenSharingRole,
+  validateSendDtmfTones,
   validateTransfer,
   validateUpdateRecordingStatus,
 } from './operations.js';
@@ -152,6 +154,16 @@ export class BotActionService {
     requireRole(actor, MEDIA_ROLE);
     const { scope } = await this.media(callId, actor.owner, 'subscribeToTone');
     return this.start(scope, this.completedOp(scope, 'subscribeToTone', clientContext), { toneSubscribed: true });
+  }
+
+  /** sendDtmfTones: the bot presses keys; it completes once every tone has sounded. */
+  async sendDtmfTones(actor: Actor, callId: string, input: unknown): Promise<OperationRecord> {
+    const { tones, delayBetweenTonesMs, clientContext } = validateSendDtmfTones(input);
+    const { scope } = await this.established(callId, actor.owner);
+    const duration = tones.length * DTMF_TONE_MS + (tones.length - 1) * delayBetweenTonesMs;
+    const op = this.runningOp(scope, 'sendDtmfTones', clientContext, duration, OPERATION_RESULTS.completed);
+    op.data = { tones, delayBetweenTonesMs };
+    return this.start(scope, op, {});
   }
 
   /** mute / unmute: the bot mutes itself (a server mute of its own audio). */

@@ -14,6 +14,7 @@ export type OperationKind =
   | 'updateRecordingStatus'
   | 'cancelMediaProcessing'
   | 'invite'
+  | 'sendDtmfTones'
   | 'transfer';
 
 export type OperationStatus = 'notStarted' | 'running' | 'completed' | 'failed';
@@ -83,6 +84,7 @@ const ODATA_TYPES: Record<OperationKind, string> = {
   updateRecordingStatus: '#microsoft.graph.updateRecordingStatusOperation',
   cancelMediaProcessing: '#microsoft.graph.cancelMediaProcessingOperation',
   invite: '#microsoft.graph.inviteParticipantsOperation',
+  sendDtmfTones: '#microsoft.graph.sendDtmfTonesOperation',
   transfer: '#microsoft.graph.commsOperation',
 };
 
@@ -118,6 +120,7 @@ export function toGraphOperation(op: OperationRecord, form: 'response' | 'notifi
   if (op.kind === 'playPrompt' && op.status !== 'running')
     out.completionReason = op.status === 'completed' ? 'completedSuccessfully' : 'mediaOperationCanceled';
   if (op.kind === 'invite') out.participants = op.data.participants ?? [];
+  if (op.kind === 'sendDtmfTones' && op.status === 'completed') out.completionReason = 'completedSuccessfully';
   return out;
 }
 
@@ -278,6 +281,26 @@ export function validateTransfer(input: unknown) {
   if (b.transferee !== undefined && b.transferee !== null && (!isObject(b.transferee) || !isObject(b.transferee.identity)))
     throw bad("Property 'transferee' must be a participantInfo with an identity.");
   return { transferTarget: target, clientContext: validateClientContext(b.clientContext) };
+}
+
+/** How long one DTMF tone sounds when the bot sends tones (sendDtmfTones). */
+export const DTMF_TONE_MS = 100;
+
+/** sendDtmfTones: `{tones: tone[1..64], delayBetweenTonesMs?: 0..60000, clientContext?}` (call-senddtmftones.md). */
+export function validateSendDtmfTones(input: unknown) {
+  const b = body(input, 'sendDtmfTones', ['tones', 'delayBetweenTonesMs', 'clientContext']);
+  if (!Array.isArray(b.tones) || b.tones.length === 0)
+    throw bad("Property 'tones' is required: a collection of tones such as tone1 or pound.");
+  if (b.tones.length > 64) throw bad("Property 'tones' can hold at most 64 tones.");
+  const tones = b.tones.map((t, i) => {
+    if (typeof t !== 'string' || !TONES.includes(t))
+      throw bad(`Property 'tones[${i}]' must be a tone: tone0-tone9, star, pound, a-d or flash.`);
+    return t;
+  });
+  const d = b.delayBetweenTonesMs;
+  if (d !== undefined && d !== null && (typeof d !== 'number' || !Number.isInteger(d) || d < 0 || d > 60_000))
+    throw bad("Property 'delayBetweenTonesMs' must be a whole number of milliseconds from 0 to 60000.");
+  return { tones, delayBetweenTonesMs: typeof d === 'number' ? d : 0, clientContext: validateClientContext(b.clientContext) };
 }
 
 /** POST /_callkeeper/calls/{id}/tones: `{"tones": "12#"}` or `{"tones": ["tone1", "pound"]}`. */

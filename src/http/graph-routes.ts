@@ -127,6 +127,7 @@ const ACTIONS = [
   'cancelMediaProcessing',
   'changeScreenSharingRole',
   'transfer',
+  'sendDtmfTones',
 ];
 const qualified = (names: string[]) =>
   Object.fromEntries(
@@ -140,8 +141,8 @@ const KNOWN: Record<string, unknown> = {
     calls: {
       '*': {
         ...qualified(ACTIONS),
-        participants: { ...qualified(['invite']), '*': qualified(['mute']) },
-        operations: { '*': {} },
+        participants: { ...qualified(['invite']), $count: {}, '*': qualified(['mute']) },
+        operations: { $count: {}, '*': {} },
       },
     },
   },

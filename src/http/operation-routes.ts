@@ -44,6 +44,7 @@ export function registerOperationRoutes(app: FastifyInstance, deps: OperationRou
     ['unmute', (req) => botActions.muteSelf(actor(req), req.params.id, req.body, false)],
     ['updateRecordingStatus', (req) => botActions.updateRecordingStatus(actor(req), req.params.id, req.body)],
     ['cancelMediaProcessing', (req) => botActions.cancelMediaProcessing(actor(req), req.params.id, req.body)],
+    ['sendDtmfTones', (req) => botActions.sendDtmfTones(actor(req), req.params.id, req.body)],
   ];
   const changeRole = async (req: Req, reply: FastifyReply) => {
     await botActions.changeScreenSharingRole(actor(req), req.params.id, req.body);
@@ -83,6 +84,15 @@ export function registerOperationRoutes(app: FastifyInstance, deps: OperationRou
       resource(app, `${call}/microsoft.graph.${name}`, { POST: handler }, opts);
     }
     resource(app, `${call}/operations`, { GET: listOps }, opts);
+    resource(
+      app,
+      `${call}/operations/$count`,
+      {
+        GET: async (req: Req, reply: FastifyReply) =>
+          reply.type('text/plain').send(String((await botActions.listOperations(ownerOf(req), req.params.id)).length)),
+      },
+      opts,
+    );
     resource(app, `${call}/operations/:opId`, { GET: getOp }, opts);
   }
 

@@ -49,6 +49,15 @@ export function registerParticipantRoutes(app: FastifyInstance, deps: Participan
   for (const { root, opts } of graphRoots(deps.verifiers)) {
     const base = `${root}/communications/calls/:id/participants`;
     resource(app, base, { GET: list }, opts);
+    resource(
+      app,
+      `${base}/$count`,
+      {
+        GET: async (req: Req, reply: FastifyReply) =>
+          reply.type('text/plain').send(String((await botActions.listParticipants(ownerOf(req), req.params.id)).length)),
+      },
+      opts,
+    );
     resource(app, `${base}/invite`, { POST: invite }, opts);
     resource(app, `${base}/microsoft.graph.invite`, { POST: invite }, opts);
     resource(app, `${base}/:pid`, { GET: get, DELETE: remove }, opts);
