@@ -18,6 +18,8 @@ import { Throttle, type ThrottleOptions } from './faults/throttle.js';
 import { buildHttpApp, type ConnectionLimits } from './http/app.js';
 import { boundUrl } from './http/control-guard.js';
 import { DEFAULT_JOURNAL_SIZE, RequestJournal } from './journal/request-journal.js';
+import { DomainLog } from './logging/domain-log.js';
+import { CallkeeperMetrics } from './metrics/metrics.js';
 import { DEFAULT_DISPATCHER, type DispatcherOptions, NotificationDispatcher } from './notifications/dispatcher.js';
 import { NotificationSigner } from './notifications/notification-signer.js';
 import type { BotActionStore } from './store/bot-action-store.js';
@@ -71,6 +73,9 @@ export interface CallkeeperConfig {
   /** The draw behind fault rules' `rate`. */
   random?: () => number;
 }
+
+/** Domain events before the app's logger exists go nowhere (nothing happens that early). */
+const SILENT = { info() {}, warn() {} };
 
 /** In memory by default: a library call writes nothing to disk unless given a dataDir (the CLI's default is ./.callkeeper). */
 export const DEFAULTS: CallkeeperConfig = {
@@ -155,12 +160,23 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
   const scheduler = new DueScheduler(service, clock, { error: (obj, msg) => app?.log.error(obj, msg) });
   service.observe(scheduler);
   const notificationSigner = await NotificationSigner.load(store, clock);
+  const metrics = new CallkeeperMetrics(store);
+  service.observe(metrics);
+  const domainLog = new DomainLog(() => app?.log ?? SILENT);
+  service.observe(domainLog);
   const notifier = new NotificationDispatcher(
     store,
     clock,
     notificationSigner,
     { error: (obj, msg) => app?.log.error(obj, msg) },
-    { ...config.notifications, beforeDelivery: notificationFaults(injector) },
+    {
+      ...config.notifications,
+      beforeDelivery: notificationFaults(injector),
+      afterDelivery: (e, attempt) => {
+        metrics.delivery(attempt);
+        domainLog.delivery(e, attempt);
+      },
+    },
   );
   service.observe(notifier);
   const botActionStore = botActionStoreFor(config, store);
@@ -190,6 +206,7 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
     injector,
     throttle,
     journal,
+    metrics,
   };
   const httpOptions = {
     bodyLimit: config.bodyLimit,

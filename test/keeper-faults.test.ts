@@ -63,7 +63,10 @@ test('10 virtual minutes of 503s, then a 429 storm: the keeper rides both out an
     const rules = (await (await fetch(`${rig.base}/_callkeeper/faults`)).json()) as { value: { id: string }[] };
     assert.deepEqual(rules.value, [], 'the 503 window ended and the storm is spent');
     const journal = ((await (await fetch(`${rig.base}/_callkeeper/requests`)).json()) as { value: Entry[] }).value;
-    assert.ok(journal.some((e) => e.fault === storm.id && e.status === 429), 'the storm answered 429s');
+    assert.ok(
+      journal.some((e) => e.fault === storm.id && e.status === 429),
+      'the storm answered 429s',
+    );
     // Calls due in the storm were kept alive after it.
     assert.ok(journal.some((e) => e.status === 200 && Date.parse(e.at) >= stormFrom + 5 * MINUTE));
     assert.ok(failures.filter((s) => s === 503).length > 0, 'the keeper met the 503s');

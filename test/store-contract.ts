@@ -355,13 +355,16 @@ export function storeContract(name: string, open: () => Promise<CallStore>): voi
     // Last: it empties the store the other tests share.
     test('resetCalls deletes every call and notification; settings stay', async () => {
       const c = newCall();
+      const depth = await store.outboxDepth();
       await store.create(c);
+      assert.ok((await store.outboxDepth()) > depth, 'a new call queues notifications');
       await store.putSetting('kept', 'yes');
       await store.resetCalls();
       assert.equal(await store.get(c.id), undefined);
       assert.deepEqual(await store.counts(), { active: 0, ended: 0 });
       assert.deepEqual(await store.listDeliveries({ limit: 10 }), []);
       assert.equal(await store.nextDeliveryAt(), undefined);
+      assert.equal(await store.outboxDepth(), 0);
       assert.equal(await store.getSetting('kept'), 'yes');
       await store.create(newCall({ id: c.id }));
       assert.equal((await store.get(c.id))?.id, c.id, 'the id can be used again');

@@ -17,6 +17,9 @@ import type { Throttle } from '../faults/throttle.js';
 import { registerJournalHooks } from '../journal/journal-hooks.js';
 import { registerJournalRoutes } from '../journal/journal-routes.js';
 import type { RequestJournal } from '../journal/request-journal.js';
+import { logCreatedCalls } from '../logging/domain-log.js';
+import type { CallkeeperMetrics } from '../metrics/metrics.js';
+import { registerMetrics } from '../metrics/metrics-routes.js';
 import type { NotificationDispatcher } from '../notifications/dispatcher.js';
 import type { NotificationSigner } from '../notifications/notification-signer.js';
 import type { BotActionStore } from '../store/bot-action-store.js';
@@ -56,6 +59,7 @@ export interface HttpDeps {
   /** Undefined: no throttling (the default). */
   throttle: Throttle | undefined;
   journal: RequestJournal;
+  metrics: CallkeeperMetrics;
 }
 
 export interface HttpOptions {
@@ -173,6 +177,8 @@ export function buildHttpApp(deps: HttpDeps, opts: HttpOptions): FastifyInstance
   // Before the routes: the journal and the faults see every Graph request.
   const recordRequest = registerJournalHooks(app, deps.journal, clock, () => app.log);
   registerFaultHooks(app, { ...deps, recordCut: (req, ms) => recordRequest(req, null, ms) });
+  registerMetrics(app, deps.metrics, guard);
+  logCreatedCalls(app);
 
   registerGraphRoutes(app, deps);
   registerAuthRoutes(app, deps);

@@ -178,6 +178,9 @@ export interface CallStore {
    */
   resetCalls(): Promise<void>;
 
+  /** Notifications waiting to be delivered (the outbox depth, for /metrics). */
+  outboxDepth(): Promise<number>;
+
   /** Counts of live and ended calls. */
   counts(): Promise<{ active: number; ended: number }>;
 

@@ -282,6 +282,7 @@ export class SqliteCallStore implements CallStore {
       ),
       countActive: db.prepare('SELECT count(*) FROM calls WHERE check_at IS NOT NULL').pluck(),
       countEnded: db.prepare('SELECT count(*) FROM calls WHERE ended_at IS NOT NULL').pluck(),
+      outboxDepth: db.prepare(`SELECT count(*) FROM outbox WHERE status = 'pending'`).pluck(),
       getSetting: db.prepare('SELECT value FROM settings WHERE key = ?').pluck(),
       initSetting: db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING'),
       putSetting: db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
@@ -593,6 +594,10 @@ export class SqliteCallStore implements CallStore {
       this.db.exec('DELETE FROM delivery_attempts; DELETE FROM outbox; DELETE FROM calls;');
     })();
     this.wrote();
+  }
+
+  async outboxDepth(): Promise<number> {
+    return this.stmts.outboxDepth.get() as number;
   }
 
   async counts(): Promise<{ active: number; ended: number }> {

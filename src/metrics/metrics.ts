@@ -1,0 +1,110 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { CallObserver, ChangeType } from '../calls/call-events.js';
+import type { CallRecord } from '../calls/call-types.js';
+import type { CallStore, DeliveryAttempt } from '../store/call-store.js';
+
+/**
+ * What GET /metrics exposes (Prometheus text format, prom-client). Each callkeeper has its own
+ * registry, so several in one process (tests) do not mix their counts. Gauges read the store
+ * when scraped: with several instances on one store they agree.
+ */
+export class CallkeeperMetrics implements CallObserver {
+  readonly registry = new Registry();
+  private readonly requests: Counter<'route' | 'method' | 'status'>;
+  private readonly latency: Histogram<'route' | 'method'>;
+  private readonly keepAlives: Counter<'status'>;
+  private readonly created: Counter<'direction'>;
+  private readonly ended: Counter<'code' | 'subcode'>;
+  private readonly deliveries: Counter<'outcome'>;
+  private readonly deliveryLatency: Histogram<'outcome'>;
+
+  constructor(store: CallStore) {
+    const registers = [this.registry];
+    this.requests = new Counter({
+      name: 'callkeeper_http_requests_total',
+      help: 'Graph and control requests answered, by route, method and status',
+      labelNames: ['route', 'method', 'status'],
+      registers,
+    });
+    this.latency = new Histogram({
+      name: 'callkeeper_http_request_duration_seconds',
+      help: 'Time from request to response, wall clock',
+      labelNames: ['route', 'method'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.keepAlives = new Counter({
+      name: 'callkeeper_keepalives_total',
+      help: 'keepAlive requests, by the status answered (200: the call was kept alive)',
+      labelNames: ['status'],
+      registers,
+    });
+    this.created = new Counter({
+      name: 'callkeeper_calls_created_total',
+      help: 'Calls created or rung',
+      labelNames: ['direction'],
+      registers,
+    });
+    this.ended = new Counter({
+      name: 'callkeeper_calls_ended_total',
+      help: 'Calls ended, by resultInfo code and subcode (408/8537: keepAlive timeout)',
+      labelNames: ['code', 'subcode'],
+      registers,
+    });
+    this.deliveries = new Counter({
+      name: 'callkeeper_notification_deliveries_total',
+      help: 'Notification delivery attempts, by outcome (delivered, retry, dead)',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.deliveryLatency = new Histogram({
+      name: 'callkeeper_notification_delivery_duration_seconds',
+      help: 'Time of one delivery attempt to the bot, wall clock',
+      labelNames: ['outcome'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    new Gauge({
+      name: 'callkeeper_active_calls',
+      help: 'Calls not ended (in the store: all instances)',
+      registers,
+      async collect() {
+        this.set((await store.counts()).active);
+      },
+    });
+    new Gauge({
+      name: 'callkeeper_outbox_depth',
+      help: 'Notifications waiting to be delivered (in the store: all instances)',
+      registers,
+      async collect() {
+        this.set(await store.outboxDepth());
+      },
+    });
+  }
+
+  /** One answered request; `route` is the route pattern (ids do not make new series). */
+  request(route: string, method: string, status: number, seconds: number): void {
+    this.requests.inc({ route, method, status: String(status) });
+    this.latency.observe({ route, method }, seconds);
+    if (/\/(microsoft\.graph\.)?keepAlive$/.test(route)) this.keepAlives.inc({ status: String(status) });
+  }
+
+  delivery(attempt: DeliveryAttempt): void {
+    this.deliveries.inc({ outcome: attempt.outcome });
+    this.deliveryLatency.observe({ outcome: attempt.outcome }, attempt.latencyMs / 1000);
+  }
+
+  onCallChanged(call: CallRecord, change: ChangeType): void {
+    if (change === 'created') this.created.inc({ direction: call.direction });
+    if (call.state === 'terminated' && change === 'deleted' && call.resultInfo)
+      this.ended.inc({ code: String(call.resultInfo.code), subcode: String(call.resultInfo.subcode) });
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
