@@ -1,9 +1,32 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 /** The built CLI, as `npm start` and the bin run it. */
 export const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+
+let stateDir: string | undefined;
+
+/**
+ * The environment of a CLI child: the caller's (or this process's), with XDG_STATE_HOME pointed
+ * at a directory of this test process's own unless the caller chose one. A --memory server keeps
+ * its CA and certificate in the user's state directory; test files run in parallel, and two
+ * servers creating the same CA at once would race.
+ */
+export function childEnv(env?: Record<string, string | undefined>): Record<string, string | undefined> {
+  const base = env ?? process.env;
+  if (env && env.XDG_STATE_HOME !== undefined && env.XDG_STATE_HOME !== process.env.XDG_STATE_HOME) return base;
+  if (!stateDir) {
+    const dir = mkdtempSync(join(tmpdir(), 'callkeeper-test-state-'));
+    stateDir = dir;
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
+  return { ...base, XDG_STATE_HOME: stateDir };
+}
 
 export interface ServeProcess {
   child: ChildProcess;
@@ -17,11 +40,28 @@ export interface ServeProcess {
   exited: Promise<number | string>;
 }
 
+const BANNER_TIMEOUT_MS = 90_000;
+
+/**
+ * Every CLI child still running when the file's tests are done is killed, whatever failed: a
+ * child left behind by a failed assertion would keep this process (and `npm test`) from ending.
+ */
+const running = new Set<ChildProcess>();
+const killRunning = () => {
+  for (const c of running) c.kill('SIGKILL');
+};
+after(killRunning);
+process.once('exit', killRunning);
+function track(child: ChildProcess, exited: Promise<unknown>): void {
+  running.add(child);
+  void exited.then(() => running.delete(child));
+}
+
 /** Starts `callkeeper serve` in a child process on a free port and waits for its banner. */
 export async function spawnServe(args: string[], cwd?: string, env?: Record<string, string | undefined>): Promise<ServeProcess> {
   const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--https-port', '0', ...args], {
     cwd,
-    env: env ?? process.env,
+    env: childEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -32,8 +72,13 @@ export async function spawnServe(args: string[], cwd?: string, env?: Record<stri
     out += c.toString();
   });
   const exited = once(child, 'exit').then(([code, signal]) => (code ?? signal) as number | string);
+  track(child, exited);
   const base = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no banner within 20 s:\n${out}`)), 20_000);
+    // Generous: test files run in parallel on a shared machine, and a start can take many seconds.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`no banner within ${BANNER_TIMEOUT_MS / 1000} s:\n${out}`));
+    }, BANNER_TIMEOUT_MS);
     const check = () => {
       const m = /Graph API\s+(http:\/\/[^\s]+)\/v1\.0/.exec(out);
       if (m?.[1]) {
@@ -58,7 +103,7 @@ export async function runCli(
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [CLI, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: options.env ?? process.env,
+    env: childEnv(options.env),
     cwd: options.cwd,
   });
   let stdout = '';
@@ -69,6 +114,8 @@ export async function runCli(
   child.stderr.on('data', (c: Buffer) => {
     stderr += c.toString();
   });
-  const [code] = (await once(child, 'exit')) as [number];
+  const exit = once(child, 'exit');
+  track(child, exit);
+  const [code] = (await exit) as [number];
   return { code, stdout, stderr };
 }

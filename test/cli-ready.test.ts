@@ -36,7 +36,7 @@ function whenFileExists(path: string, child: Child): Promise<void> {
     const watcher = watch(dirname(path), () => {
       if (existsSync(path)) done();
     });
-    const timer = setTimeout(() => done(new Error(`no ${path} within 30 s:\n${child.stdout()}${child.stderr()}`)), 30_000);
+    const timer = setTimeout(() => done(new Error(`no ${path} within 90 s:\n${child.stdout()}${child.stderr()}`)), 90_000);
     void child.exited.then((code) => done(new Error(`serve exited (${code}):\n${child.stderr()}`)));
     function done(err?: Error) {
       watcher.close();
