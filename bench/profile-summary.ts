@@ -24,7 +24,13 @@ const self = new Map<number, number>();
 profile.samples.forEach((id, i) => {
   self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
 });
+// Percentages are of the time the thread was busy: on a loaded machine most samples are (idle),
+// and shares of the whole profile would hide what the CPU was spent on.
+const idleIds = new Set(profile.nodes.filter((n) => n.callFrame.functionName === '(idle)').map((n) => n.id));
+const wall = [...self.values()].reduce((a, b) => a + b, 0);
+for (const id of idleIds) self.delete(id);
 const total = [...self.values()].reduce((a, b) => a + b, 0);
+process.stdout.write(`${file}: ${(wall / 1000).toFixed(0)} ms profiled, ${(total / 1000).toFixed(0)} ms busy\n`);
 
 function where(url: string): string {
   const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
@@ -46,7 +52,7 @@ for (const [id, us] of self) {
   pkg.set(p, (pkg.get(p) ?? 0) + us);
 }
 const show = (title: string, m: Map<string, number>) => {
-  process.stdout.write(`\n${title} (total ${(total / 1000).toFixed(0)} ms)\n`);
+  process.stdout.write(`\n${title} (% of ${(total / 1000).toFixed(0)} ms busy)\n`);
   for (const [k, v] of [...m].sort((a, b) => b[1] - a[1]).slice(0, top)) {
     process.stdout.write(`${((100 * v) / total).toFixed(1).padStart(5)}%  ${k}\n`);
   }
