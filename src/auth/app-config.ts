@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { validateCallbackUri } from '../calls/validate-create.js';
 import { graphErrors } from '../errors/graph-errors.js';
 import { type AppRegistration, CALLS_ROLES } from './apps.js';
 
@@ -34,6 +35,14 @@ export function parseAppRegistration(input: unknown, where: string): AppRegistra
   if (!Array.isArray(roles) || roles.some((r) => typeof r !== 'string' || !KNOWN_ROLES.has(r))) {
     throw bad(`${where}: 'roles' must be an array of ${[...KNOWN_ROLES].join(', ')}.`);
   }
+  const callbackUri = str('callbackUri');
+  if (callbackUri !== undefined) {
+    try {
+      validateCallbackUri(callbackUri, false);
+    } catch (err) {
+      throw bad(`${where}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
   const clientSecret = str('clientSecret') ?? randomBytes(24).toString('base64url');
   if (clientSecret.length < 8) throw bad(`${where}: 'clientSecret' must be at least 8 characters.`);
   return {
@@ -42,6 +51,7 @@ export function parseAppRegistration(input: unknown, where: string): AppRegistra
     clientId: clientId.toLowerCase(),
     clientSecret,
     roles: [...(roles as string[])],
+    ...(callbackUri !== undefined ? { callbackUri } : {}),
   };
 }
 

@@ -6,6 +6,11 @@ export interface AppRegistration {
   clientSecret: string;
   /** Granted application permissions (app roles), e.g. Calls.Initiate.All. */
   roles: string[];
+  /**
+   * The bot's calling webhook ("global callback URI"): where incoming calls ring, and the
+   * callback of an answer that names none (call-answer.md).
+   */
+  callbackUri?: string;
 }
 
 /** Every application permission of the calls API (FACTS.md §1, §5). */

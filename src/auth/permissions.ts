@@ -17,6 +17,6 @@ export const MEDIA_ROLE = 'Calls.AccessMedia.All';
 /** Throws Graph's 403 unless `roles` allow creating a call of this kind. */
 export function checkCreatePermission(roles: readonly string[], kind: CallKind, appHostedMedia: boolean): void {
   const allowed = CREATE_ROLES[kind];
-  if (!allowed.some((r) => roles.includes(r))) throw graphErrors.missingRole({ needed: allowed.join(', ') });
-  if (appHostedMedia && !roles.includes(MEDIA_ROLE)) throw graphErrors.missingRole({ needed: MEDIA_ROLE });
+  if (!allowed.some((r) => roles.includes(r))) throw graphErrors.missingRole();
+  if (appHostedMedia && !roles.includes(MEDIA_ROLE)) throw graphErrors.missingRole();
 }

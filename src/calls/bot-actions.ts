@@ -404,5 +404,5 @@ function refusalError(reason: BotActionRefusal): GraphError {
 }
 
 function requireRole(actor: Actor, role: string): void {
-  if (!actor.roles.includes(role)) throw graphErrors.missingRole({ needed: role });
+  if (!actor.roles.includes(role)) throw graphErrors.missingRole();
 }

@@ -1,3 +1,4 @@
+import { mediaStateOf } from './call-resource.js';
 import type { CallRecord, CallState, ResultInfo } from './call-types.js';
 
 /** One notification the bot must receive: a commsNotification, before it is wrapped and signed. */
@@ -16,13 +17,20 @@ export interface CallNotification {
 
 function resourceData(call: CallRecord, state: CallState, resultInfo?: ResultInfo | null): Record<string, unknown> {
   const r = call.resource;
+  const media = mediaStateOf(call, state);
+  // Like Graph's (call-answer.md, application-post-calls.md): the call's id and OData id on the resource.
   return {
     '@odata.type': '#microsoft.graph.call',
+    '@odata.id': `/communications/calls/${call.id}`,
+    id: call.id,
     state,
     direction: call.direction,
+    ...(media ? { mediaState: { '@odata.type': '#microsoft.graph.callMediaState', ...media } } : {}),
     ...(typeof r.callChainId === 'string' ? { callChainId: r.callChainId } : {}),
     ...(call.direction === 'incoming' && r.source ? { source: r.source } : {}),
     ...(call.direction === 'incoming' && r.requestedModalities ? { requestedModalities: r.requestedModalities } : {}),
+    // An incoming call names whom it rings: the bot (call-answer.md, the incoming notification).
+    ...(call.direction === 'incoming' && state === 'incoming' && Array.isArray(r.targets) ? { targets: r.targets } : {}),
     ...(resultInfo ? { resultInfo: { '@odata.type': '#microsoft.graph.resultInfo', ...resultInfo } } : {}),
   };
 }

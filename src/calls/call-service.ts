@@ -16,7 +16,7 @@ import {
   UNANSWERED_RESULT,
 } from './call-types.js';
 import { validateCreateCall } from './validate-create.js';
-import { validateAnswer, validateIncoming, validateRedirect, validateReject } from './validate-incoming.js';
+import { type RungBot, validateAnswer, validateIncoming, validateRedirect, validateReject } from './validate-incoming.js';
 
 export interface CallServiceConfig {
   /** A call ends this long after its start or last successful keepAlive (Graph: 45 min). */
@@ -62,12 +62,14 @@ export class CallService {
     checkCreatePermission(app.roles, kind, appHostedMedia);
     const now = this.clock.now();
     const id = randomUUID();
+    // source and tenantId given by the request are echoed (a PSTN call's application instance,
+    // a meeting's tenant: application-post-calls.md); otherwise they are the app's.
     const resource = {
       ...body,
-      tenantId: app.tenantId,
+      tenantId: typeof body.tenantId === 'string' ? body.tenantId : app.tenantId,
       myParticipantId: randomUUID(),
       callChainId: typeof body.callChainId === 'string' ? body.callChainId : randomUUID(),
-      source: {
+      source: body.source ?? {
         '@odata.type': '#microsoft.graph.participantInfo',
         identity: {
           '@odata.type': '#microsoft.graph.identitySet',
@@ -126,8 +128,8 @@ export class CallService {
    * Control API: a call rings the bot. The bot learns of it by a `created` notification and has
    * ANSWER_WINDOW_MS to answer, reject or redirect it; unanswered, it ends.
    */
-  async ring(input: unknown): Promise<CallRecord> {
-    const ring = validateIncoming(input, { strictCallbackUri: this.config.strictCallbackUri });
+  async ring(input: unknown, bot?: RungBot): Promise<CallRecord> {
+    const ring = validateIncoming(input, { strictCallbackUri: this.config.strictCallbackUri, bot });
     const now = this.clock.now();
     const call: CallRecord = {
       id: randomUUID(),
@@ -157,8 +159,8 @@ export class CallService {
   }
 
   /** The bot answers an incoming call (POST .../answer). From then on it lives like an outgoing call. */
-  async answer(owner: CallOwner, id: string, input: unknown): Promise<void> {
-    const resource = validateAnswer(input, { strictCallbackUri: this.config.strictCallbackUri });
+  async answer(owner: CallOwner, id: string, input: unknown, defaultCallbackUri?: string): Promise<void> {
+    const resource = validateAnswer(input, { strictCallbackUri: this.config.strictCallbackUri, defaultCallbackUri });
     const now = this.clock.now();
     const answered = await this.store.answer(id, owner, now, {
       deadline: now + this.config.keepAliveTimeoutMs,

@@ -60,7 +60,7 @@ export const APP_HANGUP_RESULT: ResultInfo = {
 export const REMOTE_HANGUP_RESULT: ResultInfo = {
   code: 200,
   subcode: 18503,
-  message: 'The other participant in peer-to-peer call, left the conversation.',
+  message: 'The other participant in the peer-to-peer call left the conversation.',
 };
 
 /** An incoming call the bot did not answer in time (documented 408/10057). */

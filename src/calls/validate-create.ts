@@ -108,8 +108,11 @@ export function validateModalities(modalities: unknown, name: string): string[] 
   return modalities as string[];
 }
 
-/** serviceHostedMediaConfig, or appHostedMediaConfig with its blob. Returns it. */
-export function validateMediaConfig(media: unknown): Record<string, unknown> {
+/**
+ * serviceHostedMediaConfig, or appHostedMediaConfig with its blob. Joining a meeting may leave
+ * the blob out (application-post-calls.md, example 6). Returns it.
+ */
+export function validateMediaConfig(media: unknown, opts: { blobOptional?: boolean } = {}): Record<string, unknown> {
   if (media === undefined || media === null) throw bad("Property 'mediaConfig' is required.");
   if (!isObject(media)) throw bad("Property 'mediaConfig' must be an object.");
   const mediaType = odataType(media);
@@ -118,8 +121,11 @@ export function validateMediaConfig(media: unknown): Record<string, unknown> {
       "Property 'mediaConfig.@odata.type' must be '#microsoft.graph.serviceHostedMediaConfig' or '#microsoft.graph.appHostedMediaConfig'.",
     );
   }
-  if (mediaType === APP_HOSTED && (typeof media.blob !== 'string' || media.blob === '')) {
-    throw bad("Property 'mediaConfig.blob' is required for app-hosted media.");
+  if (mediaType === APP_HOSTED && media.blob !== undefined && media.blob !== null && typeof media.blob !== 'string') {
+    throw bad("Property 'mediaConfig.blob' must be a string.");
+  }
+  if (mediaType === APP_HOSTED && !opts.blobOptional && (typeof media.blob !== 'string' || media.blob === '')) {
+    throw bad("Property 'mediaConfig.blob' is required for app-hosted media, except when joining a meeting.");
   }
   if (
     mediaType === SERVICE_HOSTED &&
@@ -161,7 +167,8 @@ export function validateCreateCall(input: unknown, opts: ValidateOptions): Valid
 
   validateModalities(input.requestedModalities, 'requestedModalities');
 
-  const mediaType = odataType(validateMediaConfig(input.mediaConfig));
+  const joining = isObject(input.meetingInfo);
+  const mediaType = odataType(validateMediaConfig(input.mediaConfig, { blobOptional: joining }));
 
   const targets = input.targets;
   if (targets !== undefined && targets !== null) {
@@ -188,9 +195,14 @@ export function validateCreateCall(input: unknown, opts: ValidateOptions): Valid
   }
   if (input.callOptions !== undefined && input.callOptions !== null && !isObject(input.callOptions))
     throw bad("Property 'callOptions' must be an object.");
+  // The caller's identity may be given (an application instance for PSTN calls) and is echoed
+  // (application-post-calls.md, examples 6-10); otherwise it is the app's.
+  if (input.source !== undefined && input.source !== null) validateTarget(input.source, 'source');
 
   // Read-only or server-assigned: Graph ignores what the client sends.
-  const { id: _i, state: _s, resultInfo: _r, myParticipantId: _m, source: _src, callRoutes: _cr, mediaState: _ms, ...body } = input;
+  const { id: _i, state: _s, resultInfo: _r, myParticipantId: _m, callRoutes: _cr, mediaState: _ms, ...body } = input;
+  if (body.source === null) delete body.source;
+  if (body.tenantId === null) delete body.tenantId;
   return {
     body,
     appHostedMedia: mediaType === APP_HOSTED,

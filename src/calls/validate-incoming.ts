@@ -14,6 +14,12 @@ function objectBody(input: unknown, what: string): Record<string, unknown> {
   return input;
 }
 
+/** What the registration of the rung bot says: its name, and its default callback. */
+export interface RungBot {
+  displayName?: string;
+  callbackUri?: string | undefined;
+}
+
 export interface IncomingRing {
   appId: string;
   tenantId: string;
@@ -24,13 +30,17 @@ export interface IncomingRing {
  * POST /_callkeeper/incoming-calls: `{appId, tenantId?, callbackUri, source?, requestedModalities?}`.
  * The caller defaults to a Teams user; modalities to audio.
  */
-export function validateIncoming(input: unknown, opts: { strictCallbackUri: boolean; defaultTenantId?: string }): IncomingRing {
+export function validateIncoming(
+  input: unknown,
+  opts: { strictCallbackUri: boolean; defaultTenantId?: string; bot?: RungBot | undefined },
+): IncomingRing {
   const body = objectBody(input, 'appId and callbackUri');
   if (typeof body.appId !== 'string' || !GUID.test(body.appId))
     throw bad("Property 'appId' is required: the client id of the bot to ring.");
   const tenantId = body.tenantId ?? opts.defaultTenantId;
   if (tenantId !== undefined && (typeof tenantId !== 'string' || !GUID.test(tenantId))) throw bad("Property 'tenantId' must be a GUID.");
-  const callbackUri = validateCallbackUri(body.callbackUri, opts.strictCallbackUri);
+  // Graph rings the bot at its registered calling webhook; here the ring may name one instead.
+  const callbackUri = validateCallbackUri(body.callbackUri ?? opts.bot?.callbackUri, opts.strictCallbackUri);
   const modalities =
     body.requestedModalities === undefined ? ['audio'] : validateModalities(body.requestedModalities, 'requestedModalities');
   const source = body.source ?? {
@@ -42,17 +52,36 @@ export function validateIncoming(input: unknown, opts: { strictCallbackUri: bool
   };
   if (!isObject(source) || !isObject(source.identity)) throw bad("Property 'source' must be a participantInfo with an identity.");
   validateTarget(source, 'source');
+  const application: Record<string, unknown> = { '@odata.type': '#microsoft.graph.identity', id: body.appId.toLowerCase() };
+  if (opts.bot?.displayName) application.displayName = opts.bot.displayName;
+  const bot = {
+    '@odata.type': '#microsoft.graph.invitationParticipantInfo',
+    identity: { '@odata.type': '#microsoft.graph.identitySet', application },
+  };
   return {
     appId: body.appId.toLowerCase(),
     tenantId: (typeof tenantId === 'string' ? tenantId : '').toLowerCase(),
-    resource: { callbackUri, source, requestedModalities: modalities, targets: [] },
+    resource: { callbackUri, source, requestedModalities: modalities, targets: [bot] },
   };
 }
 
-/** POST .../answer: `{callbackUri, mediaConfig, acceptedModalities, participantCapacity?}`. */
-export function validateAnswer(input: unknown, opts: { strictCallbackUri: boolean }): Record<string, unknown> {
-  const body = objectBody(input, 'callbackUri, mediaConfig and acceptedModalities');
-  const callbackUri = validateCallbackUri(body.callbackUri, opts.strictCallbackUri);
+/**
+ * POST .../answer: `{callbackUri?, mediaConfig, acceptedModalities, participantCapacity?}`.
+ * Without callbackUri, "the bot's global callback URI will be used" (call-answer.md): the app
+ * registration's `callbackUri`; with neither, 400.
+ */
+export function validateAnswer(
+  input: unknown,
+  opts: { strictCallbackUri: boolean; defaultCallbackUri?: string | undefined },
+): Record<string, unknown> {
+  const body = objectBody(input, 'mediaConfig and acceptedModalities');
+  const given = body.callbackUri ?? opts.defaultCallbackUri;
+  if (given === undefined || given === null || given === '') {
+    throw bad(
+      'Property \'callbackUri\' is required: the answer gives none and the app registration has no default callbackUri (POST /_callkeeper/apps with "callbackUri").',
+    );
+  }
+  const callbackUri = validateCallbackUri(given, opts.strictCallbackUri);
   const mediaConfig = validateMediaConfig(body.mediaConfig);
   const acceptedModalities = validateModalities(body.acceptedModalities, 'acceptedModalities');
   if (

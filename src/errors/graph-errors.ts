@@ -92,7 +92,7 @@ export const graphErrors = {
   missingRole: define(
     403,
     '7504',
-    'Insufficient enterprise tenant permissions, cannot access this API. This call needs one of these application permissions: {needed}.',
+    'Insufficient enterprise tenant permissions, cannot access this API.',
     'The app lacks the application permission the kind of call needs (see README, Permissions).',
   ),
   callNotIncoming: define(

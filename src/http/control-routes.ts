@@ -53,6 +53,7 @@ function describeApp(a: AppRegistration, origin: string) {
     clientId: a.clientId,
     clientSecret: a.clientSecret,
     roles: a.roles,
+    callbackUri: a.callbackUri ?? null,
     tokenEndpoint: `${origin}/${a.tenantId}/oauth2/v2.0/token`,
     scope: 'https://graph.microsoft.com/.default',
   };

@@ -69,7 +69,7 @@ export function registerGraphRoutes(app: FastifyInstance, deps: GraphRouteDeps):
     await act(ownerOf(req), req.params.id, req.body);
     return reply.code(202).send();
   };
-  const answer = incomingAction((o, id, b) => service.answer(o, id, b));
+  const answer = incomingAction((o, id, b) => service.answer(o, id, b, apps.find(o.appId)?.callbackUri));
   const reject = incomingAction((o, id, b) => service.reject(o, id, b));
   const redirect = incomingAction((o, id, b) => service.redirect(o, id, b));
 

@@ -38,6 +38,7 @@ export function registerNotificationRoutes(app: FastifyInstance, deps: Notificat
       }
       const call = await service.ring(
         registration && body.tenantId === undefined ? { ...body, tenantId: registration.tenantId } : req.body,
+        registration && { displayName: registration.displayName, callbackUri: registration.callbackUri },
       );
       return reply.code(201).send({ id: call.id, state: call.state, direction: call.direction, answerByDateTime: iso(call.deadline) });
     },

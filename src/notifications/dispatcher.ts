@@ -254,6 +254,7 @@ export class NotificationDispatcher implements CallObserver {
             resource: `/app/calls/${e.callId}${e.notification.resourcePath ?? ''}`,
             resourceUrl: `/communications/calls/${e.callId}${e.notification.resourcePath ?? ''}`,
             resourceData: e.notification.resourceList ?? e.notification.resourceData,
+            callbackUri: e.callbackUri,
           },
         ],
       });
