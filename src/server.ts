@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { loadRegisteredApps } from './auth/app-store.js';
 import { type AppRegistration, AppRegistry, DEFAULT_APP } from './auth/apps.js';
 import { CLOUDS, type Cloud } from './auth/clouds.js';
+import { SecretThrottle } from './auth/secret-throttle.js';
 import { loadSigningKey, type SigningKey } from './auth/signing-key.js';
 import { TokenIssuer } from './auth/token-issuer.js';
 import { DEFAULT_TOKEN_LIFETIME_S, TokenRevocations } from './auth/token-lifetime.js';
@@ -207,6 +208,8 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
     throttle,
     journal,
     metrics,
+    // Guessing secrets is slowed on the wall clock: it is real time an attacker spends.
+    secretThrottle: new SecretThrottle(tokenTime),
   };
   const httpOptions = {
     bodyLimit: config.bodyLimit,

@@ -75,6 +75,13 @@ export const aadErrors = {
     "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{clientId}'.",
     'Wrong client_secret.',
   ),
+  throttled: define(
+    429,
+    'temporarily_unavailable',
+    90055,
+    'AADSTS90055: TenantThrottlingError - There are too many incoming requests. Too many wrong client secrets were sent for this client; retry after {seconds} seconds.',
+    'Too many wrong client secrets (10 a minute) for one client id from one source, or from one source; `Retry-After` says when to try again.',
+  ),
   invalidScope: define(
     400,
     'invalid_scope',

@@ -113,6 +113,12 @@ export const graphErrors = {
     'Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.',
     'The body is not valid JSON, or not a JSON object.',
   ),
+  jsonTooDeep: define(
+    400,
+    'BadRequest',
+    'The JSON request payload is nested more than {max} levels deep.',
+    'A JSON body nested deeper than the limit (64 levels; Graph bodies nest about ten).',
+  ),
   invalidRequest: define(400, 'BadRequest', '{detail}', 'The body fails validation; the message names the field.'),
   keepAliveBody: define(400, 'BadRequest', 'keepAlive takes no request body.', 'keepAlive was sent a body other than none or `{}`.'),
   unsupportedMediaType: define(

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { AppRegistry } from '../auth/apps.js';
 import { type Cloud, cloudOfPath } from '../auth/clouds.js';
+import type { SecretThrottle } from '../auth/secret-throttle.js';
 import type { SigningKey } from '../auth/signing-key.js';
 import type { TokenIssuer } from '../auth/token-issuer.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
@@ -60,6 +61,7 @@ export interface HttpDeps {
   throttle: Throttle | undefined;
   journal: RequestJournal;
   metrics: CallkeeperMetrics;
+  secretThrottle: SecretThrottle;
 }
 
 export interface HttpOptions {

@@ -1,13 +1,17 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { aadErrors, sendAadError } from '../auth/aad-errors.js';
 import type { AppRegistry } from '../auth/apps.js';
 import { CLOUDS, type Cloud, graphScopesOf } from '../auth/clouds.js';
+import type { SecretThrottle } from '../auth/secret-throttle.js';
 import type { SigningKey } from '../auth/signing-key.js';
 import type { TokenIssuer } from '../auth/token-issuer.js';
 import type { Clock } from '../clock/clock.js';
 import { type Req, resource } from './resource.js';
 
 export interface AuthRouteDeps {
+  /** Counts wrong client secrets and refuses guessers (429). */
+  secretThrottle: SecretThrottle;
   apps: AppRegistry;
   issuer: TokenIssuer;
   key: SigningKey;
@@ -18,12 +22,19 @@ export interface AuthRouteDeps {
  * The login authority (like login.microsoftonline.com): the client-credentials token endpoint,
  * its OpenID discovery document and the JWKS with the signing key.
  */
+/** Compares secrets in constant time (hashes of equal length). */
+function secretMatches(sent: string | undefined, expected: string): boolean {
+  if (sent === undefined) return false;
+  const digest = (s: string) => createHash('sha256').update(s).digest();
+  return timingSafeEqual(digest(sent), digest(expected));
+}
+
 export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps): void {
   for (const cloud of CLOUDS) registerAuthority(app, deps, cloud);
 }
 
 function registerAuthority(app: FastifyInstance, deps: AuthRouteDeps, cloud: Cloud): void {
-  const { apps, issuer, key, clock } = deps;
+  const { apps, issuer, key, clock, secretThrottle } = deps;
   const scopes = graphScopesOf(cloud);
   const prefix = cloud.prefix;
 
@@ -47,7 +58,16 @@ function registerAuthority(app: FastifyInstance, deps: AuthRouteDeps, cloud: Clo
     if (!registration || registration.tenantId.toLowerCase() !== tenant.toLowerCase()) {
       return sendAadError(reply, aadErrors.unknownClient({ clientId: clientId.slice(0, 100), tenant: tenant.slice(0, 100) }), clock);
     }
-    if (param('client_secret') !== registration.clientSecret) {
+    // Checked before the secret: a refused request tells a guesser nothing.
+    const source = req.socket.remoteAddress ?? req.ip;
+    const wait = secretThrottle.waitMs(registration.clientId, source);
+    if (wait > 0) {
+      const seconds = String(Math.max(1, Math.ceil(wait / 1000)));
+      reply.header('retry-after', seconds);
+      return sendAadError(reply, aadErrors.throttled({ seconds }), clock);
+    }
+    if (!secretMatches(param('client_secret'), registration.clientSecret)) {
+      secretThrottle.failed(registration.clientId, source);
       return sendAadError(reply, aadErrors.invalidSecret({ clientId: registration.clientId }), clock);
     }
     if (!scopes.has(scope.trim())) return sendAadError(reply, aadErrors.invalidScope({ scope: scope.slice(0, 200) }), clock);
