@@ -49,6 +49,9 @@ export const SERVE_OPTIONS = {
     help: 'virtual time runs n times faster than the wall clock',
   }),
   establishDelay: duration('1s', '1ms', '1h', "how long (virtual) an outgoing call stays 'establishing'"),
+  promptDuration: duration('3s', '1ms', '10m', 'how long (virtual) each prompt of a playPrompt or recordResponse plays'),
+  inviteDelay: duration('2s', '1ms', '10m', 'how long (virtual) an invited participant takes to join'),
+  transferStep: duration('1s', '1ms', '10m', 'how long (virtual) each transfer step takes (transferring, transferAccepted, terminated)'),
   tokenLifetime: duration(
     '3599s',
     '10m',

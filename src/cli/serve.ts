@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { CALLS_ROLES, DEFAULT_APP } from '../auth/apps.js';
+import { DEFAULT_BOT_ACTIONS } from '../calls/bot-actions.js';
 import { wallTime } from '../clock/clock.js';
 import { isLoopbackBinding } from '../http/control-guard.js';
 import { DEFAULT_DISPATCHER } from '../notifications/dispatcher.js';
@@ -137,6 +138,12 @@ export async function serve(argv: string[], env: Record<string, string | undefin
     dataDir,
     keepAliveTimeoutMs: o.keepaliveTimeout,
     establishDelayMs: o.establishDelay,
+    botActions: {
+      ...DEFAULT_BOT_ACTIONS,
+      promptMs: o.promptDuration,
+      inviteAcceptMs: o.inviteDelay,
+      transferStepMs: o.transferStep,
+    },
     timeScale: o.timeScale,
     tokenLifetimeS: Math.round(o.tokenLifetime / 1000),
     strictCallbackUri: o.strict,
