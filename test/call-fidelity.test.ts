@@ -132,6 +132,48 @@ describe('call resource and notification fields on the wire', () => {
     assert.match(((await badSource.json()) as GraphErrorBody).error.message, /'source\.identity'/);
   });
 
+  test('notification requests carry Graph-shaped headers: GUID client-request-id, Scenario-Id, chain id, User-Agent', async () => {
+    const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+    const first = await s.createCall(callBody({ callbackUri: bot.url }));
+    const second = await s.createCall(callBody({ callbackUri: bot.url }));
+    await s.advance(1_000);
+    await flush();
+    const requests = (id: string) => bot.received.filter((r) => r.body.value.some((n) => n.resourceUrl === `/communications/calls/${id}`));
+    const a = requests(first);
+    const b = requests(second);
+    assert.equal(a.length, 2);
+    assert.equal(b.length, 2);
+    const ids = [...a, ...b].map((r) => String(r.headers['client-request-id']));
+    for (const id of ids) assert.match(id, GUID);
+    assert.equal(new Set(ids).size, 4, 'one client-request-id per notification');
+    const scenario = (rs: typeof a) => [...new Set(rs.map((r) => String(r.headers['scenario-id'])))];
+    assert.equal(scenario(a).length, 1, 'one Scenario-Id per call');
+    assert.match(scenario(a)[0] ?? '', GUID);
+    assert.notEqual(scenario(a)[0], scenario(b)[0]);
+    const chainId = (await getCall(first)).callChainId;
+    for (const r of a) {
+      assert.equal(r.headers['x-microsoft-skype-chain-id'], chainId);
+      assert.equal(r.headers['user-agent'], 'Microsoft-Skype/3.0,(Calling/1.0)');
+    }
+  });
+
+  test('a retried notification repeats its client-request-id', async () => {
+    bot.behaviour = 503;
+    await s.createCall(callBody({ callbackUri: bot.url }));
+    await flush();
+    assert.equal(bot.arrivals.length, 1);
+    bot.behaviour = 202;
+    await s.advance(5_000);
+    await flush();
+    assert.ok(bot.arrivals.length >= 2);
+    assert.equal(bot.arrivals[1]?.['client-request-id'], bot.arrivals[0]?.['client-request-id']);
+    assert.notEqual(
+      bot.arrivals.at(-1)?.['client-request-id'],
+      bot.arrivals[0]?.['client-request-id'],
+      'the next notification has its own',
+    );
+  });
+
   test("the other party's hang-up ends with 200/18503 and Graph's exact message", async () => {
     const id = await s.createCall(callBody({ callbackUri: bot.url }));
     await s.advance(1_000);

@@ -19,6 +19,8 @@ export interface Received {
 /** A real HTTP server standing in for a bot's callback endpoint; it records what arrives. */
 export class Receiver {
   readonly received: Received[] = [];
+  /** Headers of every request that arrived, answered 2xx or not. */
+  readonly arrivals: IncomingMessage['headers'][] = [];
   /** What to answer: a status, or 'hang' to never answer. */
   behaviour: number | 'hang' = 202;
   private server: Server | undefined;
@@ -36,6 +38,7 @@ export class Receiver {
         text += c.toString();
       });
       req.on('end', () => {
+        this.arrivals.push(req.headers);
         if (this.behaviour === 'hang') {
           this.hanging.push(res);
           return;

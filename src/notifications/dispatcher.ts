@@ -3,6 +3,7 @@ import { Agent, request } from 'undici';
 import type { CallObserver } from '../calls/call-events.js';
 import type { Clock, Timer } from '../clock/clock.js';
 import type { CallStore, DeliveryAttempt, DeliveryOutcome, OutboxEntry } from '../store/call-store.js';
+import { notificationHeaders } from './notification-headers.js';
 import type { NotificationSigner } from './notification-signer.js';
 import { DEFAULT_RETRY, isRetryable, nextAttemptAt, type RetrySchedule } from './retry-schedule.js';
 
@@ -260,7 +261,7 @@ export class NotificationDispatcher implements CallObserver {
       });
       const res = await request(e.callbackUri, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'client-request-id': `${e.callId}-${e.seq}` },
+        headers: notificationHeaders(e, token),
         body,
         headersTimeout: this.options.requestTimeoutMs,
         bodyTimeout: this.options.requestTimeoutMs,
