@@ -289,7 +289,8 @@ describe('call actions: mute, unmute, recording status, screen sharing, invite, 
 
   test('GET .../operations lists them; every operation response validates', async () => {
     const id = await establishedCall();
-    await post(id, 'playPrompt', { prompts: [{ mediaInfo: { uri: 'https://x.example/a.wav' } }] });
+    const play = await post(id, 'playPrompt', { prompts: [{ mediaInfo: { uri: 'https://x.example/a.wav' } }] });
+    valid('playPromptOperation', await json(play));
     const rec = await post(id, 'recordResponse', {});
     valid('recordOperation', await json(rec));
     const cancel = await post(id, 'cancelMediaProcessing', {});

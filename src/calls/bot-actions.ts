@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { MEDIA_ROLE } from '../auth/permissions.js';
 import type { Clock } from '../clock/clock.js';
 import { type GraphError, graphErrors } from '../errors/graph-errors.js';
@@ -227,7 +227,9 @@ export class BotActionService {
     const op = await this.store.operation({ callId, owner: null, now: this.clock.now() }, operationId);
     const rec = op.ok ? (op.value.data.recording as RecordingPlan | undefined) : undefined;
     if (!op.ok || !rec || op.value.status !== 'completed') throw graphErrors.recordingNotFound();
-    if (token !== rec.accessToken) throw graphErrors.recordingTokenInvalid();
+    const given = Buffer.from(token ?? '');
+    const expected = Buffer.from(rec.accessToken);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw graphErrors.recordingTokenInvalid();
     return { durationMs: Math.max(0, (op.value.completedAt ?? rec.startAt) - rec.startAt) };
   }
 
