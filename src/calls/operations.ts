@@ -134,8 +134,11 @@ export function operationNotification(op: OperationRecord): CallNotification {
 }
 
 /** A call's own state changing because of an operation (transfer, tones). */
-export function callUpdateNotification(state: CallState, extra: Record<string, unknown> = {}): CallNotification {
-  return { changeType: 'updated', resourceData: { '@odata.type': '#microsoft.graph.call', state, ...extra } };
+export function callUpdateNotification(callId: string, state: CallState, extra: Record<string, unknown> = {}): CallNotification {
+  return {
+    changeType: 'updated',
+    resourceData: { '@odata.type': '#microsoft.graph.call', '@odata.id': `/communications/calls/${callId}`, id: callId, state, ...extra },
+  };
 }
 
 // ---- request bodies, validated as Graph documents them ----

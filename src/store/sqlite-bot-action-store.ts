@@ -253,7 +253,7 @@ export class SqliteBotActionStore implements BotActionStore {
       if (start.toneSubscribed !== undefined) this.s.subscribe.run(start.toneSubscribed ? 1 : 0, call.id);
       if (start.callState) {
         this.s.setState.run(start.callState, call.id, scope.now);
-        this.notify(call, [callUpdateNotification(start.callState)], scope.now);
+        this.notify(call, [callUpdateNotification(call.id, start.callState)], scope.now);
       }
       if (start.notifyCompletion) this.notify(call, [operationNotification(stored)], scope.now);
       if (start.botPatch) this.patchParticipant(call, 'bot', start.botPatch, scope.now);
@@ -291,7 +291,7 @@ export class SqliteBotActionStore implements BotActionStore {
         }
         if (ran.callState) {
           this.s.setState.run(ran.callState, call.id, at);
-          this.notify(call, [callUpdateNotification(ran.callState)], at);
+          this.notify(call, [callUpdateNotification(call.id, ran.callState)], at);
         }
         let after: OperationRecord;
         if (ran.next) {
@@ -335,7 +335,7 @@ export class SqliteBotActionStore implements BotActionStore {
           const sequenceId = this.s.nextTone.get(call.id) as number;
           this.notify(
             call,
-            [callUpdateNotification(call.state, { toneInfo: { '@odata.type': '#microsoft.graph.toneInfo', sequenceId, tone } })],
+            [callUpdateNotification(call.id, call.state, { toneInfo: { '@odata.type': '#microsoft.graph.toneInfo', sequenceId, tone } })],
             scope.now,
           );
           outcome.notified++;
