@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --only throughput,latency,peers,https,scale,restart,lag,mass,keeper] [--seconds 5] [--docs]
+ * npm run bench [-- --only throughput,latency,peers,https,scale,restart,lag,mass,keeper,fuzz] [--seconds 5] [--docs]
  *
  * Every benchmark is bounded in time and loopback-only. Figures are ratios or are measured next
  * to their reference in the same run (the machines are shared and noisy). Prints a markdown
@@ -14,6 +14,7 @@ import { parseArgs, promisify } from 'node:util';
 import { forkServer, REPO, stopAllStarted } from './children.js';
 import type { BenchContext } from './context.js';
 import { benchExpiryLag, benchMassExpiry, seedMassStore } from './expiry.js';
+import { benchFuzz } from './fuzz-row.js';
 import { benchHangingBot } from './hanging.js';
 import { benchKeeper } from './keeper-row.js';
 import { describeMachine, machineLine } from './machine.js';
@@ -25,7 +26,7 @@ import { markdownTable, type Row } from './table.js';
 import { type CallkeeperServer, startCallkeeper } from './targets.js';
 import { benchLatency, benchThroughput } from './throughput.js';
 
-const ALL = ['throughput', 'https', 'latency', 'hang', 'peers', 'scale', 'restart', 'lag', 'mass', 'keeper'] as const;
+const ALL = ['throughput', 'https', 'latency', 'hang', 'peers', 'scale', 'restart', 'lag', 'mass', 'keeper', 'fuzz'] as const;
 type Bench = (typeof ALL)[number];
 
 const { values } = parseArgs({
@@ -104,6 +105,7 @@ async function main(): Promise<void> {
   if (mass) await guarded(['mass expiry'], 120, () => benchMassExpiry(ctx, mass));
   if (stores && wants('lag')) await guarded(['expiry lag'], 150, () => benchExpiryLag(ctx, stores, LARGE));
   if (wants('keeper')) await guarded(['keeper'], 330, () => benchKeeper(ctx));
+  if (wants('fuzz')) await guarded(['fuzz (seeded, control API, bodies, ids, token endpoint, raw HTTP)'], 300, () => benchFuzz(ctx));
 }
 
 /**
