@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { DEFAULT_APP } from '../src/auth/apps.js';
-import { type GraphErrorBody, OTHER_APP, startServer } from './helpers.js';
+import { callBody, type GraphErrorBody, OTHER_APP, requestToken, startServer } from './helpers.js';
 
 describe('JSON nested too deep', () => {
   test('a body thousands of levels deep is a 400 on Graph and the control API, never a 500', async () => {
@@ -85,6 +85,63 @@ describe('token endpoint: guessing secrets', () => {
       for (let i = 0; i < 10; i++) assert.equal((await ask(s.base, `guess-${i}`, OTHER_APP)).status, 401);
       assert.equal((await ask(s.base, 'guess', OTHER_APP)).status, 429);
       assert.equal((await ask(s.base, 'guess', DEFAULT_APP)).status, 429, 'same source');
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('calls bound to their cloud', () => {
+  test('a US Gov token cannot touch a global call, nor a global token a US Gov or DoD call: 404, and the call lives on', async () => {
+    const s = await startServer();
+    try {
+      const tokenOf = async (prefix: string, scope: string) => {
+        const res = await requestToken(s.base, DEFAULT_APP, scope, prefix);
+        assert.equal(res.status, 200, prefix);
+        return ((await res.json()) as { access_token: string }).access_token;
+      };
+      const global = await s.token();
+      const usgov = await tokenOf('/usgov', 'https://graph.microsoft.us/.default');
+      const dod = await tokenOf('/dod', 'https://dod-graph.microsoft.us/.default');
+      const create = async (prefix: string, token: string) => {
+        const res = await fetch(`${s.base}${prefix}/v1.0/communications/calls`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify(callBody()),
+        });
+        assert.equal(res.status, 201, prefix);
+        return ((await res.json()) as { id: string }).id;
+      };
+      const act = (prefix: string, token: string, id: string, what = '/keepAlive', method = 'POST') =>
+        fetch(`${s.base}${prefix}/v1.0/communications/calls/${id}${what}`, { method, headers: { authorization: `Bearer ${token}` } }).then(
+          (r) => r.status,
+        );
+      const g = await create('', global);
+      const u = await create('/usgov', usgov);
+      const d = await create('/dod', dod);
+      // Each cloud's own token, on its own root: fine.
+      assert.equal(await act('', global, g), 200);
+      assert.equal(await act('/usgov', usgov, u), 200);
+      assert.equal(await act('/dod', dod, d), 200);
+      // Another cloud's root and token, with the right id: as if there were no such call.
+      for (const [prefix, token, id] of [
+        ['/usgov', usgov, g],
+        ['', global, u],
+        ['/dod', dod, u],
+        ['', global, d],
+        ['/usgov', usgov, d],
+      ] as const) {
+        assert.equal(await act(prefix, token, id), 404, `${prefix || 'global'} → ${id}`);
+        assert.equal(await act(prefix, token, id, '', 'GET'), 404);
+        assert.equal(await act(prefix, token, id, '', 'DELETE'), 404);
+      }
+      // None of that ended anything.
+      for (const [prefix, token, id] of [
+        ['', global, g],
+        ['/usgov', usgov, u],
+        ['/dod', dod, d],
+      ] as const)
+        assert.equal(await act(prefix, token, id, '', 'GET'), 200);
     } finally {
       await s.close();
     }

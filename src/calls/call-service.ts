@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import type { Cloud } from '../auth/clouds.js';
 import { checkCreatePermission } from '../auth/permissions.js';
 import type { Clock } from '../clock/clock.js';
 import { graphErrors } from '../errors/graph-errors.js';
 import type { CallStore } from '../store/call-store.js';
 import type { CallObserver, ChangeType } from './call-events.js';
+import { newCallId } from './call-ids.js';
 import {
   ANSWER_WINDOW_MS,
   APP_HANGUP_RESULT,
@@ -33,6 +35,8 @@ export interface CallServiceConfig {
 export interface AppIdentity extends CallOwner {
   displayName: string;
   roles: readonly string[];
+  /** The cloud whose Graph the call is created in; its id says so (call-ids.ts). Default global. */
+  cloud?: Cloud['name'];
 }
 
 const BATCH = 1000;
@@ -61,7 +65,7 @@ export class CallService {
     const { body, kind, appHostedMedia } = validateCreateCall(input, { strictCallbackUri: this.config.strictCallbackUri });
     checkCreatePermission(app.roles, kind, appHostedMedia);
     const now = this.clock.now();
-    const id = randomUUID();
+    const id = newCallId(app.cloud);
     // source and tenantId given by the request are echoed (a PSTN call's application instance,
     // a meeting's tenant: application-post-calls.md); otherwise they are the app's.
     const resource = {

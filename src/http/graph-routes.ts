@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppRegistry } from '../auth/apps.js';
 import { CLOUDS, type Cloud } from '../auth/clouds.js';
 import type { Principal, TokenVerifier } from '../auth/token-verifier.js';
+import { cloudOfCallId } from '../calls/call-ids.js';
 import { toGraphCall } from '../calls/call-resource.js';
 import type { CallService } from '../calls/call-service.js';
 import type { CallOwner } from '../calls/call-types.js';
@@ -15,6 +16,10 @@ export interface GraphRouteDeps {
   verifiers: ReadonlyMap<Cloud['name'], TokenVerifier>;
   apps: AppRegistry;
 }
+
+/** The cloud whose Graph root a request came in on, set by its authentication hook. */
+const REQUEST_CLOUD = new WeakMap<FastifyRequest, Cloud['name']>();
+export const cloudOfRequest = (req: FastifyRequest): Cloud['name'] => REQUEST_CLOUD.get(req) ?? 'global';
 
 /** The Graph versions callkeeper serves; both behave alike for calls. */
 export const GRAPH_VERSIONS = ['v1.0', 'beta'] as const;
@@ -46,7 +51,10 @@ export function registerGraphRoutes(app: FastifyInstance, deps: GraphRouteDeps):
   const create = async (req: Req, reply: FastifyReply) => {
     const p = principalOf(req);
     const displayName = apps.find(p.appId)?.displayName ?? p.appId;
-    const call = await service.create({ appId: p.appId, tenantId: p.tenantId, displayName, roles: p.roles }, req.body);
+    const call = await service.create(
+      { appId: p.appId, tenantId: p.tenantId, displayName, roles: p.roles, cloud: cloudOfRequest(req) },
+      req.body,
+    );
     const root = serviceRoot(req);
     return reply.code(201).header('location', `${root}/communications/calls/${call.id}`).type(GRAPH_JSON).send(toGraphCall(call, root));
   };
@@ -106,6 +114,10 @@ export function graphRoots(verifiers: ReadonlyMap<Cloud['name'], TokenVerifier>)
       const principal = await verifier.verify(req.headers.authorization);
       if (principal.idtyp !== 'app') throw graphErrors.delegatedToken();
       req.principal = principal;
+      REQUEST_CLOUD.set(req, cloud.name);
+      // A call lives in one cloud: another cloud's token never reaches it (docs/decisions.md).
+      const id = (req.params as { id?: unknown } | undefined)?.id;
+      if (typeof id === 'string' && cloudOfCallId(id) !== cloud.name) throw graphErrors.callNotFound();
     };
     for (const version of GRAPH_VERSIONS) out.push({ root: `${cloud.prefix}/${version}`, opts: { onRequest: authenticate } });
   }
