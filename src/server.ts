@@ -31,6 +31,7 @@ import { SqliteBotActionStore } from './store/sqlite-bot-action-store.js';
 import { SqliteControlStore } from './store/sqlite-control-store.js';
 import { SqliteCallStore } from './store/sqlite-store.js';
 import type { ThrottleStore } from './store/throttle-store.js';
+import { EventHub } from './ui/event-hub.js';
 
 export interface CallkeeperConfig {
   /** Directory of the SQLite file; undefined: in memory, nothing on disk. */
@@ -165,6 +166,8 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
   service.observe(metrics);
   const domainLog = new DomainLog(() => app?.log ?? SILENT);
   service.observe(domainLog);
+  const events = new EventHub();
+  service.observe(events);
   const notifier = new NotificationDispatcher(
     store,
     clock,
@@ -176,6 +179,7 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
       afterDelivery: (e, attempt) => {
         metrics.delivery(attempt);
         domainLog.delivery(e, attempt);
+        events.delivery(e, attempt);
       },
     },
   );
@@ -210,6 +214,7 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
     metrics,
     // Guessing secrets is slowed on the wall clock: it is real time an attacker spends.
     secretThrottle: new SecretThrottle(tokenTime),
+    events,
   };
   const httpOptions = {
     bodyLimit: config.bodyLimit,

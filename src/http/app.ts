@@ -27,6 +27,8 @@ import type { BotActionStore } from '../store/bot-action-store.js';
 import type { CallStore } from '../store/call-store.js';
 import type { FaultStore } from '../store/fault-store.js';
 import type { ThrottleStore } from '../store/throttle-store.js';
+import { registerDashboard } from '../ui/dashboard-routes.js';
+import type { EventHub } from '../ui/event-hub.js';
 import { registerAuthRoutes } from './auth-routes.js';
 import { registerBodyParsers } from './body-parsers.js';
 import { controlGuard, isControlPath } from './control-guard.js';
@@ -62,6 +64,8 @@ export interface HttpDeps {
   journal: RequestJournal;
   metrics: CallkeeperMetrics;
   secretThrottle: SecretThrottle;
+  /** This instance's events for the dashboard's stream. */
+  events: EventHub;
 }
 
 export interface HttpOptions {
@@ -181,6 +185,7 @@ export function buildHttpApp(deps: HttpDeps, opts: HttpOptions): FastifyInstance
   registerFaultHooks(app, { ...deps, recordCut: (req, ms) => recordRequest(req, null, ms) });
   registerMetrics(app, deps.metrics, guard);
   logCreatedCalls(app);
+  registerDashboard(app, deps.events, guard);
 
   registerGraphRoutes(app, deps);
   registerAuthRoutes(app, deps);
