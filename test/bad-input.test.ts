@@ -196,7 +196,8 @@ describe('bad input gets a clear Graph-shaped 4xx, never a 5xx or a crash', () =
       ['GET', '/v1.0/communications/calls/abc/dancers', 400, 'BadRequest', /segment 'dancers'/],
       ['GET', '/beta/communications/presences', 400, 'BadRequest', /segment 'presences'/],
       ['GET', '/v2.0/communications/calls', 404, 'NotFound', /does not exist/],
-      ['GET', '/', 404, 'NotFound', /does not exist/],
+      // '/' is the dashboard (README, Dashboard); other paths outside Graph's are not found.
+      ['GET', '/nothing', 404, 'NotFound', /does not exist/],
       ['GET', '/_callkeeper/nothing', 404, 'NotFound', /does not exist/],
       ['PUT', '/v1.0/communications/calls', 405, 'MethodNotAllowed', /'PUT'.*allowed: POST/],
       ['PUT', '/v1.0/communications/calls/abc', 405, 'MethodNotAllowed', /allowed: GET, DELETE, HEAD/],
