@@ -172,7 +172,7 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
     store,
     clock,
     notificationSigner,
-    { error: (obj, msg) => app?.log.error(obj, msg) },
+    { error: (obj, msg) => app?.log.error(obj, msg), warn: (obj, msg) => app?.log.warn(obj, msg) },
     {
       ...config.notifications,
       beforeDelivery: notificationFaults(injector),

@@ -147,3 +147,9 @@ describe('README "Use in CI": the recipes run as written', () => {
     }
   });
 });
+
+test("README's first screen keeps the two newcomer commands", () => {
+  const firstScreen = readFileSync(join(ROOT, 'README.md'), 'utf8').split('\n').slice(0, 25).join('\n');
+  assert.match(firstScreen, /^npm install && npm start\b/m);
+  assert.match(firstScreen, /^npm install && npm test\b/m);
+});

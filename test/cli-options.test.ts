@@ -210,6 +210,25 @@ describe('serve options: one definition', () => {
     assert.match(env.stderr, /CALLKEEPER_MEMORY \(flag --memory\) and CALLKEEPER_DATA \(flag --data\) exclude each other/);
   });
 
+  test('a data directory that cannot be used names --data', async () => {
+    const dir = tempDir();
+    try {
+      const file = join(dir.path, 'a-file');
+      writeFileSync(file, 'not a directory');
+      for (const args of [
+        ['--data', file],
+        ['--data', join(file, 'sub'), '--no-https'],
+      ]) {
+        const { code, stderr } = await runCli(['serve', '--port', '0', ...args]);
+        assert.equal(code, 2, stderr);
+        assert.match(stderr, /^callkeeper: --data: /, stderr);
+        assert.doesNotMatch(stderr, /\n\s+at /);
+      }
+    } finally {
+      dir.remove();
+    }
+  });
+
   test('createCallkeeper() with no options writes nothing to disk; the CLI keeps ./.callkeeper by default', async () => {
     const dir = tempDir();
     try {

@@ -57,6 +57,18 @@ function readPem(key: 'cert' | 'key', path: string, source: OptionSource, config
   }
 }
 
+/** A data directory that cannot be used (permissions, a file in the way, read-only) names --data. */
+async function explainDataDirErrors<T>(start: () => Promise<T>, dataDir: string | undefined, dataLabel: string): Promise<T> {
+  try {
+    return await start();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (dataDir && /^(EACCES|EPERM|EROFS|ENOTDIR|EEXIST|ENOENT|SQLITE_CANTOPEN|SQLITE_READONLY)$/.test(code))
+      throw new CliError(`${dataLabel}: cannot use ${dataDir}: ${(err as Error).message}`);
+    throw err;
+  }
+}
+
 export async function serve(argv: string[], env: Record<string, string | undefined> = process.env): Promise<void> {
   const resolved = resolveOptions(SERVE_OPTIONS, argv, env, {
     command: 'callkeeper serve',
@@ -127,14 +139,15 @@ export async function serve(argv: string[], env: Record<string, string | undefin
         const local = await loadOrCreateTls(dir, wallTime(), { sans: o.tlsSan, ...(o.caKeyDir ? { caKeyDir: resolve(o.caKeyDir) } : {}) });
         tls = { cert: local.cert, key: local.key, local };
       } catch (err) {
-        throw new CliError(`${label(o.caKeyDir ? 'caKeyDir' : 'tlsDir')}: ${err instanceof Error ? err.message : String(err)}`);
+        const which = o.caKeyDir ? 'caKeyDir' : o.tlsDir === undefined && dataDir ? 'data' : 'tlsDir';
+        throw new CliError(`${label(which)}: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
   }
 
   // Log lines wait until the ready event (json) or the banner is out, so it comes first.
   const gate = new StartupGate(process.stdout);
-  const ck = await createCallkeeper({
+  const config: Parameters<typeof createCallkeeper>[0] = {
     dataDir,
     keepAliveTimeoutMs: o.keepaliveTimeout,
     establishDelayMs: o.establishDelay,
@@ -159,7 +172,8 @@ export async function serve(argv: string[], env: Record<string, string | undefin
       requestTimeoutMs: o.notifyTimeout,
       retry: { ...DEFAULT_DISPATCHER.retry, retryForMs: o.notifyRetryFor },
     },
-  });
+  };
+  const ck = await explainDataDirErrors(() => createCallkeeper(config), dataDir, label('data'));
   let address: string;
   let tlsAddress: string | undefined;
   try {

@@ -49,6 +49,7 @@ export const DEFAULT_DISPATCHER: DispatcherOptions = {
 
 interface Logger {
   error(obj: unknown, msg: string): void;
+  warn?(obj: unknown, msg: string): void;
 }
 
 interface HostQueue {
@@ -66,6 +67,8 @@ const MAX_WAITING_PER_HOST = 1_000;
  */
 export class NotificationDispatcher implements CallObserver {
   private readonly hosts = new Map<string, HostQueue>();
+  /** Bot origins whose notifications fail, already warned about (again after one succeeds). */
+  private readonly failingOrigins = new Set<string>();
   private readonly inFlight = new Set<number>();
   private active = 0;
   private timer: Timer | undefined;
@@ -277,6 +280,7 @@ export class NotificationDispatcher implements CallObserver {
       if (err instanceof DroppedByFault) statusCode = err.statusCode;
       error = describe(err);
     }
+    this.noteReachability(e.callbackUri, error, reachability(statusCode));
     const attempts = e.attempts + 1;
     let outcome: DeliveryOutcome;
     if (error === null) outcome = { status: 'delivered' };
@@ -300,6 +304,30 @@ export class NotificationDispatcher implements CallObserver {
     } catch (err) {
       this.log.error({ err }, 'recording a delivery failed; it will be retried when its lease ends');
     }
+  }
+
+  /**
+   * A bot that cannot be reached (a typo in callbackUri, a bot not started, a public host from
+   * a snippet) would otherwise be retried for an hour in silence: say so once per origin, at
+   * warn, and again only after a delivery to it has succeeded in between.
+   */
+  private noteReachability(callbackUri: string, error: string | null, status: string): void {
+    let origin: string;
+    try {
+      origin = new URL(callbackUri).origin;
+    } catch {
+      origin = callbackUri;
+    }
+    if (error === null) {
+      this.failingOrigins.delete(origin);
+      return;
+    }
+    if (this.failingOrigins.has(origin)) return;
+    this.failingOrigins.add(origin);
+    this.log.warn?.(
+      { callbackUri, error, status },
+      `notifications to ${origin} fail (${error}); retrying with backoff, then dead-lettered (GET /_callkeeper/notifications?status=pending shows each attempt)`,
+    );
   }
 
   private async armTimer(): Promise<void> {
@@ -330,6 +358,10 @@ class DroppedByFault extends Error {
     super(message);
     this.name = 'fault';
   }
+}
+
+function reachability(statusCode: number | null): string {
+  return statusCode === null ? 'unreachable' : `HTTP ${statusCode}`;
 }
 
 function describe(err: unknown): string {
