@@ -1,11 +1,18 @@
 /** `callkeeper keep` (keepCommand) against a real callkeeper server, on virtual time. */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { request } from 'undici';
 import { DEFAULT_APP } from '../src/auth/apps.js';
 import type { KeepAlive } from '../src/keeper/keep-alive.js';
-import { KEEP_HELP, keepCommand } from '../src/keeper/keep-command.js';
-import { MINUTE, type Rig, startRig } from './keeper-harness.test.js';
+import { KEEP_EXIT, KEEP_HELP, keepCommand } from '../src/keeper/keep-command.js';
+import { CLI } from './cli-process.js';
+import { FaultProxy, MINUTE, type Rig, startRig } from './keeper-harness.test.js';
 
 let rig: Rig;
 before(async () => {
@@ -114,29 +121,85 @@ test('keep: on a terminal one status line is rewritten in place; stopping prints
   assert.equal((await rig.ck.store.get(id))?.state, 'established');
 });
 
-test('keep: credentials from the environment; failures and retries are shown', async () => {
+test('keep: credentials from the environment; a refused secret stops it at once with exit code 3 and one short line', async () => {
   const [id] = await rig.createCalls(1);
   assert.ok(id);
-  const out = capture(false);
-  const abort = new AbortController();
-  let keeper: KeepAlive | undefined;
-  const done = keepCommand([id, '--base-url', `${rig.base}/v1.0`, '--authority', rig.base, '--interval', '1m'], {
-    stdout: out.stream,
-    clock: rig.clock,
-    env: { AZURE_TENANT_ID: DEFAULT_APP.tenantId, AZURE_CLIENT_ID: DEFAULT_APP.clientId, AZURE_CLIENT_SECRET: 'wrong secret' },
-    signal: abort.signal,
-    onStart: (k) => {
-      keeper = k;
-    },
+  for (const [clientId, secret, reason] of [
+    [DEFAULT_APP.clientId, 'wrong secret', /invalid_client: AADSTS7000215: Invalid client secret provided\.\n/],
+    ['ca11ca11-0000-4000-8000-0000000000ff', 'x', /unauthorized_client: AADSTS700016: [^\n]*\.\n/],
+  ] as const) {
+    const out = capture(false);
+    const code = await keepCommand([id, '--base-url', `${rig.base}/v1.0`, '--authority', rig.base, '--interval', '1m', '--timeout', '5m'], {
+      stdout: out.stream,
+      clock: rig.clock,
+      env: { AZURE_TENANT_ID: DEFAULT_APP.tenantId, AZURE_CLIENT_ID: clientId, AZURE_CLIENT_SECRET: secret },
+    });
+    assert.equal(code, KEEP_EXIT.credentials, 'no virtual time passed: it stopped on the first answer');
+    const text = out.text();
+    assert.match(text, new RegExp(`the token endpoint refused the credentials: ${reason.source}`));
+    assert.ok(!text.includes('Ensure the secret'), 'not the whole AADSTS text');
+    assert.equal(text.split('refused the credentials').length, 2, 'said once');
+    assert.match(text, /callkeeper keep: check --tenant, --client-id and --client-secret; not retrying\n$/);
+  }
+});
+
+test('keep: exit code 3 from the real CLI process on a wrong secret', async () => {
+  const [id] = await rig.createCalls(1);
+  assert.ok(id);
+  const child = spawn(process.execPath, [CLI, 'keep', id, '--base-url', rig.graph, '--authority', rig.base], {
+    env: { ...process.env, AZURE_TENANT_ID: DEFAULT_APP.tenantId, AZURE_CLIENT_ID: DEFAULT_APP.clientId, AZURE_CLIENT_SECRET: 'nope' },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  assert.ok(keeper);
-  await rig.run(keeper, 2 * MINUTE, 1000);
-  abort.abort();
-  await done;
-  assert.match(
-    out.text(),
-    /keepAlive failed \(token request to http:\/\/127\.0\.0\.1:\d+\/\S+ failed with HTTP 401 \(invalid_client: [^)]*\)\), retry in \d+s/,
-  );
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => {
+    out += c.toString();
+  });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  assert.equal(code, 3, out);
+  assert.match(out, /invalid_client/);
+});
+
+test('keep: call ids from stdin and from a file; --scope is the scope asked for', async () => {
+  const ids = await rig.createCalls(3);
+  const [a, b, c] = ids as [string, string, string];
+  const dir = mkdtempSync(join(tmpdir(), 'keep-ids-'));
+  const file = join(dir, 'ids.txt');
+  writeFileSync(file, `# calls of the night shift\n${c}\n\n`);
+  const tokenProxy = await FaultProxy.start(rig.base, rig.clock);
+  try {
+    for (const [from, expected, stdin] of [
+      ['-', [a, b], Readable.from([`${a}\n# skip me\n\n`, `${b}\r\n`])],
+      [file, [c], undefined],
+    ] as const) {
+      const out = capture(false);
+      const abort = new AbortController();
+      let keeper: KeepAlive | undefined;
+      const scope = 'https://graph.microsoft.com/.default';
+      const done = keepCommand(['--ids-from', from, ...args().map((x) => (x === rig.base ? tokenProxy.url : x)), '--scope', scope], {
+        stdout: out.stream,
+        clock: rig.clock,
+        env: {},
+        signal: abort.signal,
+        ...(stdin ? { stdin } : {}),
+        onStart: (k) => {
+          keeper = k;
+        },
+      });
+      while (!keeper) await new Promise((r) => setImmediate(r));
+      await rig.run(keeper, 2 * MINUTE, 1000);
+      assert.deepEqual((await keeper.calls()).map((s) => s.callId).sort(), [...expected].sort());
+      assert.ok((await keeper.calls()).every((s) => s.state === 'ok' && s.lastSuccessAt > rig.clock.now() - 3 * MINUTE));
+      abort.abort();
+      assert.equal(await done, KEEP_EXIT.ok);
+    }
+    const tokenBodies = tokenProxy.seen
+      .filter((s) => s.path.endsWith('/oauth2/v2.0/token'))
+      .map((s) => new URLSearchParams(s.body).get('scope'));
+    assert.ok(tokenBodies.length >= 2 && tokenBodies.every((x) => x === 'https://graph.microsoft.com/.default'), String(tokenBodies));
+  } finally {
+    await tokenProxy.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('keep: bad arguments are explained', async () => {
@@ -152,7 +215,22 @@ test('keep: bad arguments are explained', async () => {
     /interval .* must be shorter than timeout/,
   );
   await assert.rejects(keepCommand(['x', '--bogus'], io), /Unknown option '--bogus'/);
+  await assert.rejects(
+    keepCommand(['x', '--tenant', 't', '--client-id', 'c', '--client-secret', 's', '--interval', '15'], io),
+    /--interval: '15' has no unit; write it with one: 15m, 15s or 15ms/,
+  );
+  await assert.rejects(
+    keepCommand(['x', '--tenant', 't', '--client-id', 'c', '--client-secret', 's', '--timeout', '2700000'], io),
+    /--timeout: '2700000' has no unit/,
+  );
+  await assert.rejects(keepCommand(['--ids-from', '/nonexistent/ids.txt'], io), /--ids-from \/nonexistent\/ids.txt: no such file/);
+  await assert.rejects(
+    keepCommand(['--ids-from', '-'], { ...io, stdin: Readable.from(['# nothing\n']) }),
+    /name at least one call id \(stdin held none\)/,
+  );
   const help = capture(false);
   await keepCommand(['--help'], { stdout: help.stream });
   assert.equal(help.text(), KEEP_HELP);
+  for (const [name, code] of Object.entries(KEEP_EXIT))
+    assert.match(KEEP_HELP, new RegExp(`\\n  ${code}  `), `exit code ${name} in --help`);
 });

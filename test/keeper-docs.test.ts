@@ -22,6 +22,8 @@ const METHOD_HEADINGS: Record<OwnMembers, string> = {
   stats: 'keeper.stats()',
   whenIdle: 'keeper.whenIdle()',
   close: 'keeper.close()',
+  calls: 'keeper.calls()',
+  replicaId: 'keeper.replicaId',
 };
 const EVENT_HEADINGS: Record<keyof KeepAliveEvents, string> = {
   sent: 'Event: sent',
@@ -30,6 +32,9 @@ const EVENT_HEADINGS: Record<keyof KeepAliveEvents, string> = {
   atRisk: 'Event: atRisk',
   deadlineMissed: 'Event: deadlineMissed',
   hookFailed: 'Event: hookFailed',
+  permanentError: 'Event: permanentError',
+  circuitOpen: 'Event: circuitOpen',
+  circuitClosed: 'Event: circuitClosed',
 };
 const OPTIONS: Record<keyof KeepAliveOptions, true> = {
   baseUrl: true,
@@ -48,6 +53,10 @@ const OPTIONS: Record<keyof KeepAliveOptions, true> = {
   dispatcher: true,
   fetch: true,
   random: true,
+  tenants: true,
+  logger: true,
+  endBreaker: true,
+  replicaId: true,
 };
 
 // The keeper's reference lives in the README, section "The keep-alive runtime".
@@ -69,6 +78,7 @@ test('README keeper section: a heading with an example for each method and event
   const titles = [
     'new KeepAlive(options)',
     'clientCredentials(options)',
+    'keeperMetrics(keeper, options)',
     ...Object.values(METHOD_HEADINGS),
     ...Object.values(EVENT_HEADINGS),
   ];

@@ -132,6 +132,12 @@ export interface Seen {
   /** The call id, for keepAlive requests. */
   callId: string | undefined;
   status: number;
+  /** The request's headers, as sent by the keeper. */
+  headers: Record<string, string>;
+  /** The answer's request-id header, when the server sent one. */
+  requestId: string | undefined;
+  /** The request body. */
+  body: string;
 }
 
 /** What the proxy does with a request: pass it on, answer it itself, or drop the connection. */
@@ -189,7 +195,11 @@ export class FaultProxy {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const verdict = decide(path, at);
-    const record = (status: number) => this.seen.push({ at, method: req.method ?? '', path, callId, status });
+    const sentBody = Buffer.concat(chunks).toString('utf8');
+    const sent: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') sent[k] = v;
+    const record = (status: number, requestId?: string) =>
+      this.seen.push({ at, method: req.method ?? '', path, callId, status, headers: sent, requestId, body: sentBody });
     if (verdict === 'reset') {
       record(0);
       req.socket.destroy();
@@ -213,7 +223,7 @@ export class FaultProxy {
       dispatcher: this.upstream,
     });
     const text = await up.body.text();
-    record(up.statusCode);
+    record(up.statusCode, typeof up.headers['request-id'] === 'string' ? up.headers['request-id'] : undefined);
     const out: Record<string, string> = {};
     for (const [k, v] of Object.entries(up.headers)) if (typeof v === 'string' && k !== 'connection' && k !== 'keep-alive') out[k] = v;
     res.writeHead(up.statusCode, out);

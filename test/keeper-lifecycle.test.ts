@@ -191,7 +191,7 @@ test('a 401 refreshes the token once and repeats the request; the attempt does n
   assert.equal(sent.length, 1);
 });
 
-test('a token Graph keeps refusing: one refresh per attempt, then backoff, reported as failures', async () => {
+test('a token Graph refuses even fresh is permanent: reported once, retried on the slow schedule, never past the last chance', async () => {
   const [id] = await rig.createCalls(1);
   assert.ok(id);
   let calls = 0;
@@ -202,19 +202,27 @@ test('a token Graph keeps refusing: one refresh per attempt, then backoff, repor
     },
   });
   const failed = record(k, 'attemptFailed');
-  k.track(id);
-  await rig.run(k, 15 * MINUTE + 10_000, 1000);
-  assert.ok(failed.length >= 2, 'it retried');
+  const permanent = record(k, 'permanentError');
+  const start = rig.clock.now();
+  k.track(id, { lastKeepAliveAt: start - 15 * MINUTE });
+  await rig.run(k, 40 * MINUTE, 1000);
+  assert.ok(failed.length >= 4, `it retried (${failed.length})`);
   assert.ok(
-    failed.every((f) => f.status === 401 && f.code === 'InvalidAuthenticationToken'),
-    'each failure is the 401',
+    failed.every((f) => f.status === 401 && f.code === 'InvalidAuthenticationToken' && f.permanent === 'unauthorized'),
+    'each failure is the 401 after a fresh token, classified',
   );
+  assert.equal(permanent.length, 1, 'reported once');
+  assert.equal(permanent[0]?.kind, 'unauthorized');
   assert.equal(p.keepAlivesOf(id).length, 2 * failed.length, 'two requests (original + after refresh) per attempt');
   assert.equal(calls, 2 * failed.length);
-  const retryGaps = gaps(failed.map((f) => f.sentAt));
+  // The slow schedule: 5 minutes (20% jitter) apart, except the one try at the last chance.
+  const lastChance = start + 30 * MINUTE - 30_000;
+  const times = failed.map((f) => f.sentAt);
+  assert.ok(times.includes(lastChance), 'one try at the last chance');
+  const slow = gaps(times.filter((t) => t !== lastChance));
   assert.ok(
-    retryGaps.every((g, i) => i === 0 || g >= (retryGaps[i - 1] ?? 0) * 0.5),
-    `backoff grows: ${retryGaps}`,
+    slow.every((g) => g >= 4 * MINUTE - 1000),
+    `no fast retries: ${slow}`,
   );
 });
 

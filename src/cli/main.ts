@@ -26,7 +26,9 @@ async function main(argv: string[]): Promise<void> {
     case 'serve':
       return serve(rest);
     case 'keep':
-      return keepCommand(rest);
+      // keep has exit codes of its own (callkeeper keep --help).
+      process.exitCode = await keepCommand(rest);
+      return;
     case '-v':
     case '--version':
       process.stdout.write(`${version()}\n`);

@@ -2,6 +2,7 @@ import { type Dispatcher, getGlobalDispatcher } from 'undici';
 import { type Clock, ScaledClock } from '../clock/clock.js';
 import { type FetchLike, fetchSend, type HttpSend, undiciSend } from './http-send.js';
 import type { AccessTokenLike, TokenCredentialLike } from './token-source.js';
+import { USER_AGENT } from './version.js';
 
 /** Graph's app-only scope (FACTS.md §7). */
 export const GRAPH_DEFAULT_SCOPE = 'https://graph.microsoft.com/.default';
@@ -23,6 +24,20 @@ export interface ClientCredentialsOptions {
   fetch?: FetchLike;
   /** Network timeout, wall-clock ms. Default 30 s. */
   timeoutMs?: number;
+}
+
+/** The token endpoint refused: `oauthError` is its OAuth `error` (invalid_client, unauthorized_client, ...). */
+export class TokenRequestError extends Error {
+  override readonly name = 'TokenRequestError';
+  constructor(
+    message: string,
+    /** HTTP status of the token endpoint's answer. */
+    readonly status: number,
+    /** The OAuth `error` field, when the answer had one. */
+    readonly oauthError: string | undefined,
+  ) {
+    super(message);
+  }
 }
 
 interface TokenAnswer {
@@ -59,7 +74,7 @@ export function clientCredentials(options: ClientCredentialsOptions): TokenCrede
       const res = await send({
         method: 'POST',
         url,
-        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', 'user-agent': USER_AGENT },
         body: form.toString(),
       });
       let answer: TokenAnswer = {};
@@ -69,8 +84,9 @@ export function clientCredentials(options: ClientCredentialsOptions): TokenCrede
         // Reported below with the status.
       }
       if (res.status !== 200 || typeof answer.access_token !== 'string') {
-        const why = typeof answer.error === 'string' ? `${answer.error}: ${firstLine(answer.error_description)}` : res.body.slice(0, 200);
-        throw new Error(`token request to ${url} failed with HTTP ${res.status} (${why})`);
+        const oauthError = typeof answer.error === 'string' ? answer.error : undefined;
+        const why = oauthError ? `${oauthError}: ${firstLine(answer.error_description)}` : res.body.slice(0, 200);
+        throw new TokenRequestError(`token request to ${url} failed with HTTP ${res.status} (${why})`, res.status, oauthError);
       }
       const expiresIn = typeof answer.expires_in === 'number' ? answer.expires_in : Number(answer.expires_in ?? 3599);
       // expires_in is wall seconds; on a scaled clock one wall second is `scale` virtual ones.

@@ -1,5 +1,17 @@
+import type { PermanentKind } from './failure-kinds.js';
+
+/**
+ * The ids Microsoft support asks for: `clientRequestId` is the `client-request-id` the keeper
+ * sent (a fresh GUID per request), `requestId` Graph's `request-id` answer header (absent when
+ * no answer came).
+ */
+export interface RequestIds {
+  requestId?: string;
+  clientRequestId?: string;
+}
+
 /** A keepAlive reached Graph and was accepted (200). */
-export interface SentEvent {
+export interface SentEvent extends RequestIds {
   callId: string;
   /** When the successful request was sent (virtual epoch ms). Graph's 45 minutes run from about here. */
   sentAt: number;
@@ -9,10 +21,12 @@ export interface SentEvent {
   attempts: number;
   /** When this call's next keepAlive is due. */
   nextAt: number;
+  /** How long the request took, wall-clock ms (the token included). */
+  latencyMs: number;
 }
 
-/** An attempt failed and will be retried (a 404 is not a failure: see `ended`). */
-export interface AttemptFailedEvent {
+/** An attempt failed and will be retried (Graph's "call not found" is not a failure: see `ended`). */
+export interface AttemptFailedEvent extends RequestIds {
   callId: string;
   /** When the failed request was sent. */
   sentAt: number;
@@ -31,21 +45,29 @@ export interface AttemptFailedEvent {
   retryAt: number;
   /** The keeper's (conservative) estimate of when Graph ends the call. */
   deadline: number;
+  /** Set when the failure is permanent: the call is on the slow schedule. */
+  permanent?: PermanentKind;
+  /** A 404 8522 not taken as an end because the end-storm breaker is open. */
+  breakerOpen?: true;
+  /** Wall-clock ms until the failure was known. */
+  latencyMs?: number;
 }
 
-/** Graph answered 404: the call is gone. Tracking has stopped and `onEnded` was called (once). */
-export interface EndedEvent {
+/** Graph answered 404 `8522`: the call is gone. Tracking has stopped and `onEnded` was called (once). */
+export interface EndedEvent extends RequestIds {
   callId: string;
   at: number;
   status: 404;
-  /** Graph's error code, "8522" (Call not found) for a call that ended. */
-  code?: string;
+  /** Graph's error code: "8522" (Call not found). */
+  code: string;
   /** The last successful keepAlive, if any. */
   lastSuccessAt?: number;
+  /** Shared keeping: the replica whose request heard the 404. */
+  endedBy?: string;
 }
 
 /** The call has gone longer than `atRiskAfter` without a successful keepAlive. Once per failure streak. */
-export interface AtRiskEvent {
+export interface AtRiskEvent extends RequestIds {
   callId: string;
   at: number;
   /** Start of the current streak: the last success, or when tracking began. */
@@ -55,7 +77,7 @@ export interface AtRiskEvent {
 }
 
 /** The deadline passed with no successful keepAlive; Graph has most likely ended the call. Once per streak. */
-export interface DeadlineMissedEvent {
+export interface DeadlineMissedEvent extends RequestIds {
   callId: string;
   at: number;
   lastSuccessAt: number;
@@ -64,9 +86,43 @@ export interface DeadlineMissedEvent {
 }
 
 /** A call's `onEnded` hook threw or rejected. */
-export interface HookFailedEvent {
+export interface HookFailedEvent extends RequestIds {
   callId: string;
   error: unknown;
+}
+
+/**
+ * A failure no fast retry fixes (see `PermanentKind`). Reported once per cause (kind, status,
+ * code) until a keepAlive succeeds again; every affected call retries on the slow schedule.
+ */
+export interface PermanentErrorEvent extends RequestIds {
+  kind: PermanentKind;
+  /** The first call it was seen on. */
+  callId: string;
+  at: number;
+  status?: number;
+  code?: string;
+  /** Graph's error message, or the token error's. */
+  message?: string;
+  /** When that call tries again. */
+  retryAt: number;
+}
+
+/** More than `endBreaker.share` of the calls ended within a minute: 404s are not taken as ends until `until`. */
+export interface CircuitOpenEvent extends RequestIds {
+  at: number;
+  /** Calls that ended within the window, before it opened. */
+  ended: number;
+  /** Calls tracked when it opened. */
+  tracked: number;
+  until: number;
+  /** The call whose 404 opened it. */
+  callId: string;
+}
+
+/** The breaker's hold is over: Graph's 404 8522 ends calls again. */
+export interface CircuitClosedEvent {
+  at: number;
 }
 
 /** Event name to listener arguments, for `keeper.on(...)`. */
@@ -77,4 +133,7 @@ export interface KeepAliveEvents {
   atRisk: [AtRiskEvent];
   deadlineMissed: [DeadlineMissedEvent];
   hookFailed: [HookFailedEvent];
+  permanentError: [PermanentErrorEvent];
+  circuitOpen: [CircuitOpenEvent];
+  circuitClosed: [CircuitClosedEvent];
 }

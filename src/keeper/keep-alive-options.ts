@@ -1,15 +1,40 @@
 import type { Dispatcher } from 'undici';
 import type { Clock } from '../clock/clock.js';
+import { type EndBreakerOptions, type ResolvedEndBreaker, resolveEndBreaker } from './end-breaker.js';
 import type { FetchLike } from './http-send.js';
+import type { KeeperLogger } from './keeper-logger.js';
 import { RETRY_DEFAULTS, type ResolvedRetry, type RetryOptions } from './retry-policy.js';
 import type { GetToken, TokenCredentialLike } from './token-source.js';
 
 const MINUTE = 60_000;
 
+/** Where one call's keepAlives go and with which token: per call, or per tenant from `tenants`. */
+export interface CallTarget {
+  /** Graph's service root for this call. Default: the keeper's `baseUrl`. */
+  baseUrl?: string;
+  /** Tokens for this call... */
+  getToken?: GetToken;
+  /** ...or a TokenCredential. Default: the keeper's own. */
+  credential?: TokenCredentialLike;
+  /** Scopes asked of `credential`. Default: the keeper's `scopes`. */
+  scopes?: string[];
+}
+
 /** Options of `new KeepAlive(...)`. Durations are milliseconds of the clock's (virtual) time unless said otherwise. */
 export interface KeepAliveOptions {
   /** Graph's service root, e.g. `https://graph.microsoft.com/v1.0`; calls live under `/communications/calls`. */
   baseUrl: string;
+  /**
+   * Multi-tenant bots: the target of a call tracked with `{ tenant }`, asked once per tenant
+   * (the answer is kept). Calls without a tenant use the keeper's own baseUrl and tokens.
+   */
+  tenants?: (tenant: string) => CallTarget;
+  /** A pino-compatible logger (`logger.warn(obj, msg)`). Default: none. */
+  logger?: KeeperLogger;
+  /** The end-storm circuit breaker (see README); `false` turns it off. */
+  endBreaker?: EndBreakerOptions | false;
+  /** This keeper's name in `calls()` (lease holder) and in shared keeping. Default host-pid-random. */
+  replicaId?: string;
   /** Where tokens come from: a function... */
   getToken?: GetToken;
   /** ...or an @azure/identity TokenCredential (or anything with its shape). */
@@ -56,6 +81,7 @@ export interface ResolvedOptions {
   maxConcurrency: number;
   maxRate: number | undefined;
   retry: ResolvedRetry;
+  endBreaker: ResolvedEndBreaker | false;
   requestTimeoutMs: number;
   tickMs: number;
   random: () => number;
@@ -66,10 +92,16 @@ function positive(name: string, v: number): number {
   return v;
 }
 
-export function resolveOptions(o: KeepAliveOptions): ResolvedOptions {
-  if (typeof o.baseUrl !== 'string' || !/^https?:\/\//.test(o.baseUrl)) {
-    throw new TypeError(`KeepAlive: baseUrl must be an http(s) URL such as https://graph.microsoft.com/v1.0, got ${String(o.baseUrl)}`);
+/** `{baseUrl}/communications/calls`, after checking baseUrl is an http(s) URL. */
+export function callsUrlOf(baseUrl: unknown): string {
+  if (typeof baseUrl !== 'string' || !/^https?:\/\//.test(baseUrl)) {
+    throw new TypeError(`KeepAlive: baseUrl must be an http(s) URL such as https://graph.microsoft.com/v1.0, got ${String(baseUrl)}`);
   }
+  return `${baseUrl.replace(/\/+$/, '')}/communications/calls`;
+}
+
+export function resolveOptions(o: KeepAliveOptions): ResolvedOptions {
+  const callsUrl = callsUrlOf(o.baseUrl);
   const interval = positive('interval', o.interval ?? 15 * MINUTE);
   const timeout = positive('timeout', o.timeout ?? 45 * MINUTE);
   if (interval >= timeout) throw new RangeError(`KeepAlive: interval (${interval} ms) must be shorter than timeout (${timeout} ms)`);
@@ -86,13 +118,14 @@ export function resolveOptions(o: KeepAliveOptions): ResolvedOptions {
   if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1)
     throw new RangeError('KeepAlive: maxConcurrency must be a whole number >= 1');
   return {
-    callsUrl: `${o.baseUrl.replace(/\/+$/, '')}/communications/calls`,
+    callsUrl,
     interval,
     timeout,
     atRiskAfter: positive('atRiskAfter', o.atRiskAfter ?? Math.max(interval, timeout - interval)),
     maxConcurrency,
     maxRate: o.maxRate === undefined ? undefined : positive('maxRate', o.maxRate),
     retry,
+    endBreaker: resolveEndBreaker(o.endBreaker),
     requestTimeoutMs: positive('requestTimeoutMs', o.requestTimeoutMs ?? 30_000),
     tickMs: positive('tickMs', o.tickMs ?? 1000),
     random: o.random ?? Math.random,

@@ -1,16 +1,23 @@
+import { randomUUID } from 'node:crypto';
 import { EventEmitter, setMaxListeners } from 'node:events';
+import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import type { Agent } from 'undici';
 import { type Clock, ScaledClock, type Timer } from '../clock/clock.js';
 import { GRAPH_DEFAULT_SCOPE } from './client-credentials.js';
+import { EndBreaker } from './end-breaker.js';
+import { CALL_NOT_FOUND_CODE, graphErrorCode, type PermanentKind, permanentStatus, permanentTokenError } from './failure-kinds.js';
 import { fetchSend, type HttpResponse, type HttpSend, ownAgent, undiciSend } from './http-send.js';
 import { IndexedHeap } from './indexed-heap.js';
-import type { EndedEvent, KeepAliveEvents } from './keep-alive-events.js';
-import { type KeepAliveOptions, type ResolvedOptions, resolveOptions } from './keep-alive-options.js';
-import { backoffDelay, nextAttemptAt, parseRetryAfter } from './retry-policy.js';
+import type { EndedEvent, KeepAliveEvents, RequestIds } from './keep-alive-events.js';
+import { type CallTarget, callsUrlOf, type KeepAliveOptions, type ResolvedOptions, resolveOptions } from './keep-alive-options.js';
+import { type KeeperLogger, SILENT_LOGGER } from './keeper-logger.js';
+import { backoffDelay, nextAttemptAt, nextSlowAttemptAt, parseRetryAfter, slowDelay } from './retry-policy.js';
 import { SendRate } from './send-rate.js';
 import { SendSlots } from './send-slots.js';
-import { TokenSource } from './token-source.js';
-import type { TrackedCall, TrackOptions } from './tracked-call.js';
+import { type GetToken, type TokenCredentialLike, TokenSource } from './token-source.js';
+import type { CallState, ResolvedTarget, TrackedCall, TrackOptions } from './tracked-call.js';
+import { USER_AGENT } from './version.js';
 
 /** A snapshot of the keeper, for status lines and health checks. */
 export interface KeepAliveStats {
@@ -24,8 +31,16 @@ export interface KeepAliveStats {
   failures: number;
   /** Tracked calls whose last attempt failed. */
   failing: number;
-  /** Calls that ended (404) so far. */
+  /** Calls that ended (404 8522) so far. */
   ended: number;
+  /** Tracked calls past `atRiskAfter` without a success. */
+  atRisk: number;
+  /** Tracked calls on the slow schedule after a permanent error. */
+  permanent: number;
+  /** While the end-storm breaker is open: until when 404s are not taken as ends. */
+  breakerOpenUntil: number | undefined;
+  /** Shared keeping: leases this replica holds (undefined when not shared). */
+  leases?: number;
   /** Time of the latest successful keepAlive, if any. */
   lastSuccessAt: number | undefined;
   /** When the next request is due, if any call is tracked. */
@@ -36,6 +51,16 @@ export interface KeepAliveStats {
 
 /** Floor of the automatic rate limit, requests per second: a handful of calls must not crawl. */
 const MIN_AUTO_RATE = 2;
+
+/** What one attempt came back with. */
+interface Answer {
+  res: HttpResponse | undefined;
+  error: Error | undefined;
+  /** The second 401: Graph refused a token obtained just now. */
+  refreshed: boolean;
+  ids: RequestIds;
+  latencyMs: number;
+}
 
 /**
  * Keeps Microsoft Graph calls alive: POSTs `/communications/calls/{id}/keepAlive` for every
@@ -53,12 +78,20 @@ const MIN_AUTO_RATE = 2;
 export class KeepAlive extends EventEmitter<KeepAliveEvents> {
   private readonly o: ResolvedOptions;
   private readonly clock: Clock;
-  private readonly tokens: TokenSource;
+  private readonly defaultTarget: ResolvedTarget | undefined;
+  private readonly tenantTargets = new Map<string, ResolvedTarget>();
+  private readonly credentialTargets = new WeakMap<object, Map<string, ResolvedTarget>>();
+  private readonly log: KeeperLogger;
+  private readonly breaker: EndBreaker;
+  /** Causes of permanent errors reported since the last success (each is reported once). */
+  private readonly reportedCauses = new Set<string>();
+  /** This keeper's name: lease holder in `calls()`. */
+  readonly replicaId: string;
   private readonly send: HttpSend;
   private readonly agent: Agent | undefined;
   private readonly slots: SendSlots;
   private readonly rate: SendRate;
-  private readonly calls = new Map<string, TrackedCall>();
+  private readonly tracked = new Map<string, TrackedCall>();
   private readonly waiting = new IndexedHeap<TrackedCall>((c) => c.dueAt);
   private readonly ready = new IndexedHeap<TrackedCall>((c) => c.deadline);
   private readonly aborter = new AbortController();
@@ -70,16 +103,25 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
   private holdUntil = Number.NEGATIVE_INFINITY;
   private idleWaiters: (() => void)[] = [];
   private closed: Promise<void> | undefined;
-  private counts = { sent: 0, failures: 0, failing: 0, ended: 0, lastSuccessAt: undefined as number | undefined };
+  private counts = {
+    sent: 0,
+    failures: 0,
+    failing: 0,
+    ended: 0,
+    atRisk: 0,
+    permanent: 0,
+    lastSuccessAt: undefined as number | undefined,
+  };
 
-  constructor(options: KeepAliveOptions) {
+  constructor(private readonly options: KeepAliveOptions) {
     super();
     this.o = resolveOptions(options);
     this.clock = options.clock ?? new ScaledClock();
-    if (options.getToken) this.tokens = new TokenSource(options.getToken, this.clock);
-    else if (options.credential) {
-      this.tokens = TokenSource.fromCredential(options.credential, options.scopes ?? [GRAPH_DEFAULT_SCOPE], this.clock);
-    } else throw new TypeError('KeepAlive: pass getToken or credential');
+    this.log = options.logger ?? SILENT_LOGGER;
+    this.breaker = new EndBreaker(this.o.endBreaker);
+    this.replicaId = options.replicaId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+    if (options.getToken || options.credential) this.defaultTarget = this.makeTarget(options.baseUrl, options);
+    else if (!options.tenants) throw new TypeError('KeepAlive: pass getToken or credential (or a tenants resolver)');
     if (options.fetch) this.send = fetchSend(options.fetch, this.o.requestTimeoutMs);
     else {
       this.agent = options.dispatcher ? undefined : ownAgent(this.o.maxConcurrency);
@@ -87,7 +129,7 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
     }
     this.slots = new SendSlots(this.o.interval);
     this.rate = new SendRate(
-      () => this.o.maxRate ?? Math.max(MIN_AUTO_RATE, (2 * this.calls.size * 1000) / this.o.interval),
+      () => this.o.maxRate ?? Math.max(MIN_AUTO_RATE, (2 * this.tracked.size * 1000) / this.o.interval),
       this.o.tickMs,
     );
     // Every in-flight request listens to the one abort signal.
@@ -96,12 +138,12 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
 
   /** Number of calls being kept alive. */
   get size(): number {
-    return this.calls.size;
+    return this.tracked.size;
   }
 
   /** Whether `callId` is being kept alive. */
   has(callId: string): boolean {
-    return this.calls.has(callId);
+    return this.tracked.has(callId);
   }
 
   /**
@@ -112,17 +154,21 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
   track(callId: string, options: TrackOptions = {}): void {
     if (this.closed) throw new Error('KeepAlive: track() after close()');
     if (typeof callId !== 'string' || callId === '') throw new TypeError('KeepAlive: callId must be a non-empty string');
-    const existing = this.calls.get(callId);
+    const existing = this.tracked.get(callId);
     if (existing) {
       if (options.onEnded) existing.onEnded = options.onEnded;
       return;
     }
+    const target = this.targetFor(options);
     const now = this.clock.now();
     const since = options.lastKeepAliveAt ?? now;
     const phase = this.slots.nextPhase();
     const call: TrackedCall = {
       id: callId,
       phase,
+      target,
+      tenant: options.tenant,
+      baseUrl: options.baseUrl,
       onEnded: options.onEnded,
       dueAt: this.slots.firstSend(phase, now, since),
       lastSuccessAt: since,
@@ -130,10 +176,14 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
       failures: 0,
       atRiskReported: false,
       missedReported: false,
+      lastError: undefined,
+      lastRequestId: undefined,
+      lastClientRequestId: undefined,
       gone: false,
+      fence: 0,
       heapIndex: -1,
     };
-    this.calls.set(callId, call);
+    this.tracked.set(callId, call);
     this.waiting.push(call);
     if (call.dueAt <= now) this.queuePump();
     else if (call.dueAt < this.timerAt) this.armAt(call.dueAt);
@@ -141,22 +191,57 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
 
   /** Stops keeping `callId` alive; an answer still on its way is ignored. Returns whether it was tracked. */
   untrack(callId: string): boolean {
-    const call = this.calls.get(callId);
+    const call = this.tracked.get(callId);
     if (!call) return false;
     this.forget(call);
     return true;
+  }
+
+  /**
+   * Every tracked call with its state: last success, deadline, failed attempts in a row, the
+   * latest error and the lease holder. For health pages and for handing calls over.
+   */
+  async calls(): Promise<CallState[]> {
+    const now = this.clock.now();
+    return [...this.tracked.values()].map((c) => this.describe(c, now));
+  }
+
+  private describe(c: TrackedCall, now: number): CallState {
+    const state: CallState['state'] =
+      c.lastError?.permanent !== undefined && c.failures > 0
+        ? 'permanent'
+        : c.failures > 0 && now - c.lastSuccessAt >= this.o.atRiskAfter
+          ? 'atRisk'
+          : c.failures > 0
+            ? 'failing'
+            : 'ok';
+    return {
+      callId: c.id,
+      state,
+      lastSuccessAt: c.lastSuccessAt,
+      deadline: c.deadline,
+      nextAttemptAt: c.dueAt,
+      attempts: c.failures,
+      leaseHolder: this.replicaId,
+      ...(c.tenant === undefined ? {} : { tenant: c.tenant }),
+      ...(c.baseUrl === undefined ? {} : { baseUrl: c.baseUrl }),
+      ...(c.lastError === undefined ? {} : { lastError: c.lastError }),
+    };
   }
 
   /** Counters and times for status displays. */
   stats(): KeepAliveStats {
     const next = this.ready.size > 0 ? this.clock.now() : this.waiting.peek()?.dueAt;
     return {
-      tracked: this.calls.size,
+      tracked: this.tracked.size,
       inFlight: this.inFlight,
       sent: this.counts.sent,
       failures: this.counts.failures,
       failing: this.counts.failing,
       ended: this.counts.ended,
+      atRisk: this.counts.atRisk,
+      permanent: this.counts.permanent,
+      breakerOpenUntil: this.breaker.isOpen(this.clock.now()) ? this.breaker.until : undefined,
       lastSuccessAt: this.counts.lastSuccessAt,
       nextSendAt: next,
       throttledUntil: this.holdUntil > this.clock.now() ? this.holdUntil : undefined,
@@ -181,8 +266,8 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
       this.timer = undefined;
       this.timerAt = Number.POSITIVE_INFINITY;
       this.aborter.abort();
-      for (const call of this.calls.values()) call.gone = true;
-      this.calls.clear();
+      for (const call of this.tracked.values()) call.gone = true;
+      this.tracked.clear();
       this.waiting.clear();
       this.ready.clear();
       while (!this.isIdle()) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
@@ -287,39 +372,80 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
   }
 
   private async attempt(call: TrackedCall, sentAt: number): Promise<void> {
-    let res: HttpResponse;
-    try {
-      res = await this.post(call);
-    } catch (err) {
-      if (this.closed || call.gone) return;
-      this.failed(call, sentAt, undefined, err instanceof Error ? err : new Error(String(err)));
+    const answer = await this.post(call);
+    if (this.closed || call.gone) return;
+    call.lastRequestId = answer.ids.requestId;
+    call.lastClientRequestId = answer.ids.clientRequestId;
+    const { res } = answer;
+    if (res && res.status >= 200 && res.status < 300) {
+      this.succeeded(call, sentAt, answer);
       return;
     }
-    if (this.closed || call.gone) return;
-    if (res.status >= 200 && res.status < 300) this.succeeded(call, sentAt);
-    else if (res.status === 404) this.ended(call, res);
-    else this.failed(call, sentAt, res, undefined);
+    const code = res ? graphErrorCode(res.body) : undefined;
+    if (res?.status === 404 && code === CALL_NOT_FOUND_CODE) {
+      const now = this.clock.now();
+      this.closeBreakerIfDue(now);
+      const verdict = this.breaker.onNotFound(now, this.tracked.size);
+      if (verdict.end) {
+        this.ended(call, answer, code);
+        return;
+      }
+      if (verdict.opened) {
+        const until = this.breaker.until ?? now;
+        const event = { at: now, ended: this.breaker.recentEnds, tracked: this.tracked.size, until, callId: call.id, ...answer.ids };
+        this.log.error({ ...event }, 'keeper: too many calls ended within a minute; 404s are not taken as ends for now');
+        this.emit('circuitOpen', event);
+      }
+      this.failed(call, sentAt, answer, code, 'breaker');
+      return;
+    }
+    const permanent: PermanentKind | undefined = res ? permanentStatus(res.status, answer.refreshed) : permanentTokenError(answer.error);
+    this.failed(call, sentAt, answer, code, permanent);
   }
 
-  /** One keepAlive; on 401 the token is refreshed and the request repeated once. */
-  private async post(call: TrackedCall): Promise<HttpResponse> {
-    const url = `${this.o.callsUrl}/${encodeURIComponent(call.id)}/keepAlive`;
-    let token = await this.tokens.get();
-    const once = (t: string) => this.send({ method: 'POST', url, headers: { authorization: `Bearer ${t}` }, signal: this.aborter.signal });
-    const res = await once(token);
-    if (res.status !== 401) return res;
-    this.tokens.invalidate(token);
-    token = await this.tokens.get();
-    return once(token);
+  /**
+   * One keepAlive; on 401 the token is refreshed and the request repeated once. Never rejects:
+   * a network or token error comes back as `error`.
+   */
+  private async post(call: TrackedCall): Promise<Answer> {
+    const url = `${call.target.callsUrl}/${encodeURIComponent(call.id)}/keepAlive`;
+    const started = performance.now();
+    let clientRequestId = randomUUID();
+    const done = (res: HttpResponse | undefined, error: Error | undefined, refreshed: boolean): Answer => {
+      const requestId = res?.header('request-id');
+      return {
+        res,
+        error,
+        refreshed,
+        ids: { ...(requestId ? { requestId } : {}), clientRequestId },
+        latencyMs: performance.now() - started,
+      };
+    };
+    const once = (t: string) =>
+      this.send({
+        method: 'POST',
+        url,
+        headers: { authorization: `Bearer ${t}`, 'client-request-id': clientRequestId, 'user-agent': USER_AGENT },
+        signal: this.aborter.signal,
+      });
+    try {
+      let token = await call.target.tokens.get();
+      const res = await once(token);
+      if (res.status !== 401) return done(res, undefined, false);
+      call.target.tokens.invalidate(token);
+      token = await call.target.tokens.get();
+      clientRequestId = randomUUID();
+      return done(await once(token), undefined, true);
+    } catch (err) {
+      return done(undefined, err instanceof Error ? err : new Error(String(err)), false);
+    }
   }
 
-  private succeeded(call: TrackedCall, sentAt: number): void {
+  private succeeded(call: TrackedCall, sentAt: number, answer: Answer): void {
     const now = this.clock.now();
     const attempts = call.failures + 1;
-    if (call.failures > 0) this.counts.failing -= 1;
-    call.failures = 0;
-    call.atRiskReported = false;
-    call.missedReported = false;
+    this.clearStreak(call);
+    call.lastError = undefined;
     call.lastSuccessAt = sentAt;
     call.deadline = sentAt + this.o.timeout;
     // Back to the call's own slot, whatever delayed this send: keeps the spread even.
@@ -327,22 +453,58 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
     this.waiting.push(call);
     this.counts.sent += 1;
     this.counts.lastSuccessAt = Math.max(this.counts.lastSuccessAt ?? sentAt, sentAt);
-    this.emit('sent', { callId: call.id, sentAt, at: now, attempts, nextAt: call.dueAt });
+    // A success says the configuration works again: a new permanent error is news.
+    this.reportedCauses.clear();
+    this.closeBreakerIfDue(now);
+    this.emit('sent', { callId: call.id, sentAt, at: now, attempts, nextAt: call.dueAt, latencyMs: answer.latencyMs, ...answer.ids });
   }
 
-  private failed(call: TrackedCall, sentAt: number, res: HttpResponse | undefined, error: Error | undefined): void {
+  /** Resets a call's failure streak and the counters that follow it. */
+  private clearStreak(call: TrackedCall): void {
+    if (call.failures > 0) this.counts.failing -= 1;
+    if (call.atRiskReported) this.counts.atRisk -= 1;
+    if (call.lastError?.permanent !== undefined && call.failures > 0) this.counts.permanent -= 1;
+    call.failures = 0;
+    call.atRiskReported = false;
+    call.missedReported = false;
+  }
+
+  private failed(
+    call: TrackedCall,
+    sentAt: number,
+    answer: Answer,
+    code: string | undefined,
+    kind: PermanentKind | 'breaker' | undefined,
+  ): void {
     const now = this.clock.now();
+    const { res, error } = answer;
+    const wasPermanent = call.failures > 0 && call.lastError?.permanent !== undefined;
     if (call.failures === 0) this.counts.failing += 1;
     call.failures += 1;
     this.counts.failures += 1;
+    const permanent = kind === 'breaker' ? undefined : kind;
+    if (permanent !== undefined && !wasPermanent) this.counts.permanent += 1;
+    if (permanent === undefined && wasPermanent) this.counts.permanent -= 1;
     const retryAfterMs = res ? parseRetryAfter(res.header('retry-after'), res.header('date'), now) : undefined;
     // Throttling is per app and tenant (FACTS.md §3): a 429 speaks for every call, not just this one.
     if (res?.status === 429 && retryAfterMs !== undefined) this.holdUntil = Math.max(this.holdUntil, now + retryAfterMs);
-    const delay = Math.max(backoffDelay(call.failures, this.o.retry, this.o.random), retryAfterMs ?? 0);
-    call.dueAt = nextAttemptAt(now, call.deadline, delay, this.o.retry);
+    if (kind !== undefined) {
+      call.dueAt = nextSlowAttemptAt(now, call.deadline, Math.max(slowDelay(this.o.retry, this.o.random), retryAfterMs ?? 0), this.o.retry);
+    } else {
+      const delay = Math.max(backoffDelay(call.failures, this.o.retry, this.o.random), retryAfterMs ?? 0);
+      call.dueAt = nextAttemptAt(now, call.deadline, delay, this.o.retry);
+    }
     this.waiting.push(call);
-    const code = res ? errorCode(res.body) : undefined;
-    this.emit('attemptFailed', {
+    const message = error?.message ?? (res ? graphErrorMessage(res.body) : undefined);
+    call.lastError = {
+      at: now,
+      ...(res ? { status: res.status } : {}),
+      ...(code === undefined ? {} : { code }),
+      ...(message === undefined ? {} : { message }),
+      ...(permanent === undefined ? {} : { permanent }),
+      ...answer.ids,
+    };
+    const event = {
       callId: call.id,
       sentAt,
       at: now,
@@ -353,45 +515,101 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
       ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
       retryAt: call.dueAt,
       deadline: call.deadline,
-    });
+      ...(permanent === undefined ? {} : { permanent }),
+      ...(kind === 'breaker' ? { breakerOpen: true as const } : {}),
+      latencyMs: answer.latencyMs,
+      ...answer.ids,
+    };
+    this.emit('attemptFailed', event);
+    if (permanent !== undefined) this.reportPermanent(call, permanent, answer, code, message);
+    else this.log.debug({ callId: call.id, status: res?.status, code, err: error, ...answer.ids }, 'keeper: keepAlive failed; retrying');
     this.checkStreak(call, now);
+  }
+
+  /** Once per cause until a keepAlive succeeds again: thousands of calls failing alike are one report. */
+  private reportPermanent(call: TrackedCall, kind: PermanentKind, answer: Answer, code: string | undefined, message: string | undefined) {
+    const status = answer.res?.status;
+    const cause = `${kind}|${status ?? ''}|${code ?? ''}`;
+    if (this.reportedCauses.has(cause)) return;
+    this.reportedCauses.add(cause);
+    const event = {
+      kind,
+      callId: call.id,
+      at: this.clock.now(),
+      ...(status === undefined ? {} : { status }),
+      ...(code === undefined ? {} : { code }),
+      ...(message === undefined ? {} : { message }),
+      retryAt: call.dueAt,
+      ...answer.ids,
+    };
+    this.log.error(
+      { ...event },
+      `keeper: permanent error (${kind}); calls retry every ${Math.round(this.o.retry.permanentDelayMs / 1000)} s`,
+    );
+    this.emit('permanentError', event);
+  }
+
+  private closeBreakerIfDue(now: number): void {
+    if (!this.breaker.closeIfDue(now)) return;
+    this.log.warn({ at: now }, 'keeper: end-storm breaker closed; 404 8522 ends calls again');
+    this.emit('circuitClosed', { at: now });
   }
 
   /** atRisk and deadlineMissed, each once per streak: checked when an attempt starts and when it fails. */
   private checkStreak(call: TrackedCall, now: number): void {
     if (call.gone) return;
-    const streak = { callId: call.id, at: now, lastSuccessAt: call.lastSuccessAt, deadline: call.deadline, failures: call.failures };
+    const streak = {
+      callId: call.id,
+      at: now,
+      lastSuccessAt: call.lastSuccessAt,
+      deadline: call.deadline,
+      failures: call.failures,
+      ...(call.lastRequestId === undefined ? {} : { requestId: call.lastRequestId }),
+      ...(call.lastClientRequestId === undefined ? {} : { clientRequestId: call.lastClientRequestId }),
+    };
     if (!call.atRiskReported && now - call.lastSuccessAt >= this.o.atRiskAfter) {
       call.atRiskReported = true;
+      this.counts.atRisk += 1;
+      this.log.warn({ ...streak }, 'keeper: call at risk, no successful keepAlive for a while');
       this.emit('atRisk', streak);
     }
     if (!call.missedReported && now >= call.deadline) {
       call.missedReported = true;
+      this.log.error({ ...streak }, 'keeper: keepAlive deadline missed; Graph has most likely ended the call');
       this.emit('deadlineMissed', streak);
     }
   }
 
-  private ended(call: TrackedCall, res: HttpResponse): void {
+  private ended(call: TrackedCall, answer: Answer, code: string): void {
     this.forget(call);
     this.counts.ended += 1;
-    const code = errorCode(res.body);
     const event: EndedEvent = {
       callId: call.id,
       at: this.clock.now(),
       status: 404,
-      ...(code === undefined ? {} : { code }),
+      code,
       lastSuccessAt: call.lastSuccessAt,
+      ...answer.ids,
     };
+    this.log.info({ ...event }, 'keeper: call ended');
     this.emit('ended', event);
-    const hook = call.onEnded;
+    this.runHook(call.id, call.onEnded, event);
+  }
+
+  private runHook(callId: string, hook: TrackOptions['onEnded'], event: EndedEvent): void {
     if (!hook) return;
     this.hooksRunning += 1;
     void (async () => {
       try {
         await hook(event);
       } catch (error) {
-        if (this.listenerCount('hookFailed') > 0) this.emit('hookFailed', { callId: call.id, error });
-        else process.emitWarning(`callkeeper: onEnded hook for call ${call.id} failed: ${String(error)}`);
+        const ids = {
+          ...(event.requestId ? { requestId: event.requestId } : {}),
+          ...(event.clientRequestId ? { clientRequestId: event.clientRequestId } : {}),
+        };
+        this.log.error({ callId, err: error, ...ids }, 'keeper: onEnded hook failed');
+        if (this.listenerCount('hookFailed') > 0) this.emit('hookFailed', { callId, error, ...ids });
+        else process.emitWarning(`callkeeper: onEnded hook for call ${callId} failed: ${String(error)}`);
       } finally {
         this.hooksRunning -= 1;
         this.releaseIdle();
@@ -400,20 +618,84 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
   }
 
   private forget(call: TrackedCall): void {
-    if (this.calls.get(call.id) === call) this.calls.delete(call.id);
+    if (this.tracked.get(call.id) === call) this.tracked.delete(call.id);
     call.gone = true;
     if (!this.waiting.remove(call)) this.ready.remove(call);
-    if (call.failures > 0) this.counts.failing -= 1;
-    call.failures = 0;
+    this.clearStreak(call);
+  }
+
+  /** How long a failed token request is answered from memory: the slow schedule when permanent. */
+  private readonly tokenHold = (err: unknown): number =>
+    permanentTokenError(err) !== undefined ? this.o.retry.permanentDelayMs : this.o.retry.baseDelayMs;
+
+  private makeTarget(baseUrl: string, t: CallTarget): ResolvedTarget {
+    const tokens = t.getToken
+      ? new TokenSource(t.getToken, this.clock, this.tokenHold)
+      : t.credential
+        ? TokenSource.fromCredential(t.credential, t.scopes ?? this.options.scopes ?? [GRAPH_DEFAULT_SCOPE], this.clock, this.tokenHold)
+        : undefined;
+    if (!tokens) throw new TypeError('KeepAlive: a call target needs getToken or credential');
+    return { callsUrl: callsUrlOf(baseUrl), tokens };
+  }
+
+  /** The target of a call: its own baseUrl/credential, its tenant's, or the keeper's. One TokenSource per credential. */
+  private targetFor(o: TrackOptions): ResolvedTarget {
+    if (o.tenant !== undefined) {
+      let t = this.tenantTargets.get(o.tenant);
+      if (!t) {
+        if (!this.options.tenants) throw new TypeError("KeepAlive: track({ tenant }) needs the keeper's tenants option");
+        const given = this.options.tenants(o.tenant);
+        t = this.makeTarget(given.baseUrl ?? this.options.baseUrl, {
+          ...given,
+          ...(given.getToken || given.credential ? {} : fallbackAuth(this.options)),
+        });
+        this.tenantTargets.set(o.tenant, t);
+      }
+      return t;
+    }
+    const auth: GetToken | TokenCredentialLike | undefined = o.getToken ?? o.credential;
+    if (!auth && o.baseUrl === undefined) {
+      if (!this.defaultTarget)
+        throw new TypeError('KeepAlive: this keeper has no credential of its own: track with { tenant } or a credential');
+      return this.defaultTarget;
+    }
+    const key = auth ?? this.options.getToken ?? this.options.credential;
+    if (!key) throw new TypeError('KeepAlive: this keeper has no credential of its own: track with { tenant } or a credential');
+    const baseUrl = o.baseUrl ?? this.options.baseUrl;
+    let byUrl = this.credentialTargets.get(key);
+    if (!byUrl) {
+      byUrl = new Map();
+      this.credentialTargets.set(key, byUrl);
+    }
+    let t = byUrl.get(baseUrl);
+    if (!t) {
+      // A per-call baseUrl with the keeper's credential shares the keeper's token cache.
+      t =
+        !auth && this.defaultTarget
+          ? { callsUrl: callsUrlOf(baseUrl), tokens: this.defaultTarget.tokens }
+          : this.makeTarget(
+              baseUrl,
+              o.getToken
+                ? { getToken: o.getToken }
+                : { credential: o.credential as TokenCredentialLike, ...(o.scopes ? { scopes: o.scopes } : {}) },
+            );
+      byUrl.set(baseUrl, t);
+    }
+    return t;
   }
 }
 
-/** Graph's `error.code` from an error body, if it is one. */
-function errorCode(body: string): string | undefined {
-  if (!body) return undefined;
+function fallbackAuth(o: KeepAliveOptions): CallTarget {
+  if (o.getToken) return { getToken: o.getToken };
+  if (o.credential) return { credential: o.credential };
+  throw new TypeError('KeepAlive: the tenants resolver gave no credential, and the keeper has none of its own');
+}
+
+/** Graph's `error.message`, short, for logs and `calls()`. */
+function graphErrorMessage(body: string): string | undefined {
   try {
-    const parsed = JSON.parse(body) as { error?: { code?: unknown } };
-    return typeof parsed.error?.code === 'string' ? parsed.error.code : undefined;
+    const m = (JSON.parse(body) as { error?: { message?: unknown } }).error?.message;
+    return typeof m === 'string' ? m.slice(0, 300) : undefined;
   } catch {
     return undefined;
   }

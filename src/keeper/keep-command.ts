@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../cli/duration.js';
 import { type Clock, ScaledClock, type Timer } from '../clock/clock.js';
@@ -5,11 +6,26 @@ import { clientCredentials, DEFAULT_AUTHORITY } from './client-credentials.js';
 import { KeepAlive } from './keep-alive.js';
 import { formatSpan, formatStatus } from './status-line.js';
 
+/** Exit codes of `callkeeper keep`, as --help lists them. */
+export const KEEP_EXIT = {
+  /** Every call ended, or stopped by Ctrl-C / SIGTERM. */
+  ok: 0,
+  /** Something unexpected went wrong. */
+  failure: 1,
+  /** Bad arguments (set by the CLI's entry point). */
+  usage: 2,
+  /** The token endpoint refused the app's credentials (invalid_client, unauthorized_client). */
+  credentials: 3,
+} as const;
+
 export const KEEP_HELP = `Usage: callkeeper keep <callId...> [options]
 
 Keeps Microsoft Graph calls alive from the command line: sends keepAlive for each call every
 interval (15 minutes by default), retries failures until the call's deadline, and shows a live
 status line. Stops when every call has ended, or on Ctrl-C.
+
+Call ids come as arguments, one a line from a file (--ids-from <file>), or from standard
+input (--ids-from -); blank lines and lines starting with # are skipped.
 
 Options:
   --base-url <url>        Graph service root (default https://graph.microsoft.com/v1.0;
@@ -20,10 +36,37 @@ Options:
                           prefer the variable: arguments show up in process lists)
   --authority <url>       token authority (default ${DEFAULT_AUTHORITY};
                           a local callkeeper is its own: http://127.0.0.1:4545)
+  --scope <scope>         token scope (default https://graph.microsoft.com/.default;
+                          national clouds: https://graph.microsoft.us/.default, ...)
+  --ids-from <file|->     read call ids from a file, or from stdin with -
   --interval <dur>        time between keepAlives of a call (default 15m)
   --timeout <dur>         how long Graph keeps a call without one (default 45m)
+                          durations need a unit: 15m, 90s, 1500ms, 2h (a bare number is an error)
   -h, --help              show this help
+
+Exit codes:
+  0  every call has ended, or stopped by Ctrl-C / SIGTERM
+  1  an unexpected error
+  2  bad arguments
+  3  the token endpoint refused the credentials (invalid_client, unauthorized_client):
+     a wrong secret, client id or tenant; retrying will not help
 `;
+
+/** A duration flag: a number with a unit. A bare number is refused, not taken as milliseconds. */
+export function keepDuration(text: string, flag: string): number {
+  if (/^\s*\d+(\.\d+)?\s*$/.test(text)) {
+    throw new Error(`${flag}: '${text}' has no unit; write it with one: ${text.trim()}m, ${text.trim()}s or ${text.trim()}ms`);
+  }
+  return parseDuration(text, flag);
+}
+
+/** Call ids, one a line; blank lines and # comments skipped. */
+export function parseIds(text: string): string[] {
+  return text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
+}
 
 /** What the command writes to and runs on; tests pass their own. */
 export interface KeepCommandIo {
@@ -34,6 +77,8 @@ export interface KeepCommandIo {
   signal?: AbortSignal;
   /** Called with the running keeper (tests use it to wait for it between clock steps). */
   onStart?: (keeper: KeepAlive) => void;
+  /** Where `--ids-from -` reads. Default process.stdin. */
+  stdin?: AsyncIterable<string | Buffer>;
 }
 
 /** How often the status line is refreshed: every second on a terminal, every minute in a log. */
@@ -42,9 +87,10 @@ const LOG_REFRESH_MS = 60_000;
 
 /**
  * `callkeeper keep <callId...>`: runs a KeepAlive in the foreground until every call has ended
- * or the process is interrupted. Resolves when it has stopped.
+ * or the process is interrupted. Resolves with the exit code (KEEP_EXIT) when it has stopped;
+ * rejects on bad arguments.
  */
-export async function keepCommand(argv: string[], io: KeepCommandIo = {}): Promise<void> {
+export async function keepCommand(argv: string[], io: KeepCommandIo = {}): Promise<number> {
   const out = io.stdout ?? process.stdout;
   const env = io.env ?? process.env;
   const { values, positionals } = parseArgs({
@@ -57,6 +103,8 @@ export async function keepCommand(argv: string[], io: KeepCommandIo = {}): Promi
       authority: { type: 'string', default: DEFAULT_AUTHORITY },
       interval: { type: 'string', default: '15m' },
       timeout: { type: 'string', default: '45m' },
+      scope: { type: 'string' },
+      'ids-from': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -64,10 +112,16 @@ export async function keepCommand(argv: string[], io: KeepCommandIo = {}): Promi
   });
   if (values.help) {
     out.write(KEEP_HELP);
-    return;
+    return KEEP_EXIT.ok;
   }
-  const callIds = [...new Set(positionals)];
-  if (callIds.length === 0) throw new Error('keep: name at least one call id (callkeeper keep --help)');
+  const from = values['ids-from'];
+  const listed = from === undefined ? [] : parseIds(from === '-' ? await readAll(io.stdin ?? process.stdin) : await readIdsFile(from));
+  const callIds = [...new Set([...positionals, ...listed])];
+  if (callIds.length === 0) {
+    throw new Error(
+      `keep: name at least one call id${from === undefined ? '' : ` (${from === '-' ? 'stdin' : from} held none)`} (callkeeper keep --help)`,
+    );
+  }
   const need = (value: string | undefined, flag: string, variable: string): string => {
     const v = value ?? env[variable];
     if (!v) throw new Error(`keep: ${flag} is required (or set ${variable})`);
@@ -76,14 +130,15 @@ export async function keepCommand(argv: string[], io: KeepCommandIo = {}): Promi
   const tenantId = need(values.tenant, '--tenant', 'AZURE_TENANT_ID');
   const clientId = need(values['client-id'], '--client-id', 'AZURE_CLIENT_ID');
   const clientSecret = need(values['client-secret'], '--client-secret', 'AZURE_CLIENT_SECRET');
-  const interval = parseDuration(values.interval, '--interval');
-  const timeout = parseDuration(values.timeout, '--timeout');
+  const interval = keepDuration(values.interval, '--interval');
+  const timeout = keepDuration(values.timeout, '--timeout');
   const baseUrl = values['base-url'];
   const clock = io.clock ?? new ScaledClock();
 
   const keeper = new KeepAlive({
     baseUrl,
     credential: clientCredentials({ authority: values.authority, tenantId, clientId, clientSecret, clock }),
+    ...(values.scope ? { scopes: [values.scope] } : {}),
     clock,
     interval,
     timeout,
@@ -105,12 +160,14 @@ export async function keepCommand(argv: string[], io: KeepCommandIo = {}): Promi
   };
 
   keeper.on('ended', (e) => say(`call ${e.callId} ended (HTTP 404${e.code ? `, code ${e.code}` : ''}); ${keeper.size} left`));
-  keeper.on('attemptFailed', (e) =>
+  keeper.on('attemptFailed', (e) => {
+    // A refused credential is said once, below, and ends the command.
+    if (e.permanent === 'invalidClient' || e.permanent === 'unauthorizedClient') return;
     say(
       `call ${e.callId}: keepAlive failed (${e.status === undefined ? (e.error?.message ?? 'no answer') : `HTTP ${e.status}${e.code ? ` ${e.code}` : ''}`}), ` +
         `retry in ${formatSpan(e.retryAt - e.at)}`,
-    ),
-  );
+    );
+  });
   keeper.on('atRisk', (e) => say(`call ${e.callId}: at risk, no successful keepAlive for ${formatSpan(e.at - e.lastSuccessAt)}`));
   keeper.on('deadlineMissed', (e) => say(`call ${e.callId}: deadline missed; Graph has most likely ended it`));
 
@@ -118,10 +175,10 @@ export async function keepCommand(argv: string[], io: KeepCommandIo = {}): Promi
     `callkeeper keep: ${callIds.length} call${callIds.length === 1 ? '' : 's'} at ${baseUrl}, one keepAlive every ${values.interval} (Ctrl-C to stop)`,
   );
 
-  await new Promise<void>((resolve) => {
+  return new Promise<number>((resolve) => {
     let timer: Timer | undefined;
     let stopped = false;
-    const stop = (why: string) => {
+    const stop = (why: string, code: number = KEEP_EXIT.ok) => {
       if (stopped) return;
       stopped = true;
       timer?.cancel();
@@ -132,7 +189,7 @@ export async function keepCommand(argv: string[], io: KeepCommandIo = {}): Promi
       void keeper.close().then(() => {
         say(final);
         say(`callkeeper keep: ${why}`);
-        resolve();
+        resolve(code);
       });
     };
     const onSignal = () => stop('interrupted, stopped');
@@ -142,6 +199,16 @@ export async function keepCommand(argv: string[], io: KeepCommandIo = {}): Promi
     io.signal?.addEventListener('abort', onAbort, { once: true });
     keeper.on('ended', () => {
       if (keeper.size === 0) stop('every call has ended');
+    });
+    keeper.on('permanentError', (e) => {
+      if (e.kind !== 'invalidClient' && e.kind !== 'unauthorizedClient') {
+        say(
+          `permanent error (${e.kind}${e.status ? `, HTTP ${e.status}` : ''}${e.code ? ` ${e.code}` : ''}): calls retry every few minutes`,
+        );
+        return;
+      }
+      say(`the token endpoint refused the credentials: ${firstSentence(e.message ?? '')}`);
+      stop('check --tenant, --client-id and --client-secret; not retrying', KEEP_EXIT.credentials);
     });
     const tick = () => {
       showStatus();
@@ -155,4 +222,24 @@ export async function keepCommand(argv: string[], io: KeepCommandIo = {}): Promi
     tick();
     if (io.signal?.aborted) onAbort();
   });
+}
+
+/** "invalid_client: AADSTS7000215: Invalid client secret provided." out of the token error's message. */
+function firstSentence(message: string): string {
+  const m = /\((invalid_client|unauthorized_client): ([^.]*\.)/.exec(message);
+  return m ? `${m[1]}: ${m[2]}` : (message.split('\n')[0] ?? message);
+}
+
+async function readAll(input: AsyncIterable<string | Buffer>): Promise<string> {
+  let text = '';
+  for await (const chunk of input) text += typeof chunk === 'string' ? chunk : chunk.toString('utf8');
+  return text;
+}
+
+async function readIdsFile(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    throw new Error(`keep: --ids-from ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : String(err)}`);
+  }
 }

@@ -11,6 +11,11 @@ export interface RetryOptions {
   safetyMarginMs?: number;
   /** Retries inside the safety margin are never closer together than this. Default 1 s. */
   minGapMs?: number;
+  /**
+   * The slow schedule: delay between attempts after a permanent error (400, 403, 401 with a
+   * fresh token, a 404 without 8522, invalid_client). Still never past a call's last chance. Default 5 minutes.
+   */
+  permanentDelayMs?: number;
 }
 
 export type ResolvedRetry = Required<RetryOptions>;
@@ -20,7 +25,20 @@ export const RETRY_DEFAULTS: ResolvedRetry = {
   maxDelayMs: 60_000,
   safetyMarginMs: 30_000,
   minGapMs: 1_000,
+  permanentDelayMs: 5 * 60_000,
 };
+
+/** The slow schedule's delay: `permanentDelayMs`, 20% of it random so calls that failed together drift apart. */
+export function slowDelay(retry: ResolvedRetry, random: () => number): number {
+  return retry.permanentDelayMs * (0.8 + 0.2 * random());
+}
+
+/** After a permanent error: the slow delay, but not past the last chance (one try there may still save the call). */
+export function nextSlowAttemptAt(now: number, deadline: number, delay: number, retry: ResolvedRetry): number {
+  const lastChance = deadline - retry.safetyMarginMs;
+  if (now < lastChance) return Math.min(now + delay, lastChance);
+  return now + delay;
+}
 
 /**
  * Exponential backoff with "equal jitter": half the delay is fixed, half random, so retries of

@@ -39,24 +39,40 @@ export class TokenSource {
   private refreshAt = Number.NEGATIVE_INFINITY;
   private pending: Promise<string> | undefined;
   private holdOldUntil = Number.NEGATIVE_INFINITY;
+  private failure: { error: unknown; until: number } | undefined;
 
+  /**
+   * @param holdAfterFailure how long (virtual ms) a failed token request is answered from memory
+   *   before the endpoint is asked again: thousands of due calls must not each ask it.
+   */
   constructor(
     private readonly fetchToken: GetToken,
     private readonly clock: Clock,
+    private readonly holdAfterFailure: (error: unknown) => number = () => 0,
   ) {}
 
-  static fromCredential(credential: TokenCredentialLike, scopes: string[], clock: Clock): TokenSource {
-    return new TokenSource(async () => {
-      const token = await credential.getToken(scopes);
-      if (!token) throw new Error('the credential returned no token');
-      return token;
-    }, clock);
+  static fromCredential(
+    credential: TokenCredentialLike,
+    scopes: string[],
+    clock: Clock,
+    holdAfterFailure?: (error: unknown) => number,
+  ): TokenSource {
+    return new TokenSource(
+      async () => {
+        const token = await credential.getToken(scopes);
+        if (!token) throw new Error('the credential returned no token');
+        return token;
+      },
+      clock,
+      holdAfterFailure,
+    );
   }
 
   async get(): Promise<string> {
     const now = this.clock.now();
     const c = this.cached;
     if (c && (now < this.refreshAt || (now < this.holdOldUntil && now < c.expiresOnTimestamp))) return c.token;
+    if (this.failure && now < this.failure.until) throw this.failure.error;
     this.pending ??= this.refresh().finally(() => {
       this.pending = undefined;
     });
@@ -74,10 +90,12 @@ export class TokenSource {
       const got = await this.fetchToken();
       if (typeof got === 'string') {
         this.cached = undefined;
+        this.failure = undefined;
         return got;
       }
       if (typeof got?.token !== 'string' || got.token === '') throw new Error('getToken returned no token');
       this.cached = got;
+      this.failure = undefined;
       this.refreshAt = refreshAt(got, this.clock.now());
       return got.token;
     } catch (err) {
@@ -86,6 +104,7 @@ export class TokenSource {
         this.holdOldUntil = now + REFRESH_RETRY_MS;
         return old.token;
       }
+      this.failure = { error: err, until: now + this.holdAfterFailure(err) };
       throw err;
     }
   }
