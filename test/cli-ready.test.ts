@@ -57,7 +57,7 @@ function firstLine(c: Child): Promise<string> {
         resolve(c.stdout().slice(0, i));
       }
     };
-    const timer = setTimeout(() => reject(new Error(`no output within 30 s:\n${c.stderr()}`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`no output within 90 s:\n${c.stderr()}`)), 90_000);
     c.child.stdout?.on('data', check);
     void c.exited.then((code) => {
       clearTimeout(timer);
