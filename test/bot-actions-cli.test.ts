@@ -22,7 +22,7 @@ test('callkeeper serve --prompt-duration sets how long a prompt plays (virtual t
       });
     const created = (await (await graph('', 'POST', callBody({ callbackUri: 'http://127.0.0.1:9/api/calls' }))).json()) as { id: string };
     await advance(1_000);
-    const play = await graph(`/${created.id}/playPrompt`, 'POST', { prompts: [{ mediaInfo: { uri: 'https://bot.example.com/a.wav' } }] });
+    const play = await graph(`/${created.id}/playPrompt`, 'POST', { prompts: [{ mediaInfo: { uri: 'https://127.0.0.1:4/a.wav' } }] });
     assert.equal(play.status, 200, await play.clone().text());
     const op = (await play.json()) as { id: string };
     const status = async () => ((await (await graph(`/${created.id}/operations/${op.id}`)).json()) as { status: string }).status;

@@ -35,7 +35,7 @@ describe('the official packages run an operation flow (playPrompt) over https, u
     CK_FLOW_TENANT: DEFAULT_APP.tenantId,
     CK_FLOW_CLIENT_ID: DEFAULT_APP.clientId,
     CK_FLOW_CLIENT_SECRET: DEFAULT_APP.clientSecret,
-    CK_FLOW_CALLBACK_URI: 'https://bot.example.com/api/calls',
+    CK_FLOW_CALLBACK_URI: 'https://127.0.0.1:4/api/calls',
     CK_FLOW_TARGET_USER: '8d4d8ca3-0000-4000-8000-000000000001',
     CK_FLOW_CONTROL_URL: `${s.base}/_callkeeper`,
   });
