@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { DEFAULT_APP } from '../src/auth/apps.js';
 import { CONTROL_TOKEN_HEADER } from '../src/http/control-guard.js';
 import { createCallkeeper } from '../src/server.js';
+import { spawnServe } from './cli-process.js';
 import { type GraphErrorBody, MINUTE, OTHER_APP, requestToken, startServer, type TestServer } from './helpers.js';
 
 /** A raw HTTP request: lets a test send any Host, Origin and content type, as a web page would. */
@@ -211,4 +212,17 @@ describe('control guard: the token rule', () => {
       await ck.close();
     }
   });
+});
+
+test('serve --host 0.0.0.0 prints the address it is bound to and warns that the control API needs a token', async () => {
+  const p = await spawnServe(['--memory', '--no-https', '--host', '0.0.0.0']);
+  try {
+    assert.match(p.base, /^http:\/\/0\.0\.0\.0:\d+$/);
+    assert.match(p.output(), /Control API {2}http:\/\/0\.0\.0\.0:\d+\/_callkeeper/);
+    assert.match(p.output(), /WARNING: listening on 0\.0\.0\.0, reachable from the network/);
+    assert.match(p.output(), /refuses every request: start with --control-token/);
+  } finally {
+    p.child.kill('SIGTERM');
+    await p.exited;
+  }
 });
