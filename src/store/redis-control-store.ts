@@ -1,0 +1,118 @@
+import type { Cluster, Redis } from 'ioredis';
+import type { ConsumeResult, FaultRule, FaultStore } from './fault-store.js';
+import type { JournalEntry, JournalQuery, JournalStore } from './journal-store.js';
+import { FAULT_ADD } from './redis-control/fault-add.js';
+import { FAULT_CLEAR } from './redis-control/fault-clear.js';
+import { FAULT_CONSUME } from './redis-control/fault-consume.js';
+import { FAULT_LIST } from './redis-control/fault-list.js';
+import { FAULT_REMOVE } from './redis-control/fault-remove.js';
+import { JOURNAL_APPEND } from './redis-control/journal-append.js';
+import { JOURNAL_LIST } from './redis-control/journal-list.js';
+import { THROTTLE_HIT } from './redis-control/throttle-hit.js';
+import type { ThrottleResult, ThrottleStore } from './throttle-store.js';
+
+type Client = Redis | Cluster;
+
+/**
+ * Fault rules, throttle counters and the request journal in Redis (or a Redis Cluster), shared
+ * by every instance. One Lua script per operation (src/store/redis-control/, each with its KEYS,
+ * ARGV and return values); `now` is an argument, never Redis's clock. Every key carries one hash
+ * tag, so each script's keys share a cluster slot.
+ */
+export class RedisControlStore implements FaultStore, ThrottleStore, JournalStore {
+  private readonly k;
+
+  constructor(
+    private readonly redis: Client,
+    prefix = 'callkeeper',
+  ) {
+    const tag = `{${prefix}:control}`;
+    this.k = {
+      order: `${tag}:faults`,
+      seq: `${tag}:faults:seq`,
+      rule: `${tag}:fault:`,
+      throttle: `${tag}:throttle`,
+      journal: `${tag}:journal`,
+    };
+    const scripts = {
+      ckFaultAdd: [3, FAULT_ADD],
+      ckFaultList: [2, FAULT_LIST],
+      ckFaultConsume: [1, FAULT_CONSUME],
+      ckFaultRemove: [2, FAULT_REMOVE],
+      ckFaultClear: [2, FAULT_CLEAR],
+      ckThrottleHit: [1, THROTTLE_HIT],
+      ckJournalAppend: [1, JOURNAL_APPEND],
+      ckJournalList: [1, JOURNAL_LIST],
+    } as const;
+    for (const [name, [numberOfKeys, lua]] of Object.entries(scripts)) {
+      if (!(name in redis)) redis.defineCommand(name, { numberOfKeys, lua });
+    }
+  }
+
+  private run(name: string, ...args: (string | number)[]): Promise<unknown> {
+    return (this.redis as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[name]?.(...args) as Promise<unknown>;
+  }
+
+  async addFault(rule: FaultRule): Promise<void> {
+    await this.run(
+      'ckFaultAdd',
+      this.k.rule + rule.id,
+      this.k.order,
+      this.k.seq,
+      rule.id,
+      JSON.stringify(rule),
+      rule.remaining ?? '',
+      rule.until ?? '',
+    );
+  }
+
+  async listFaults(now: number): Promise<FaultRule[]> {
+    const flat = (await this.run('ckFaultList', this.k.order, this.k.rule, now)) as string[];
+    const out: FaultRule[] = [];
+    for (let i = 0; i < flat.length; i += 2) {
+      const remaining = flat[i + 1] ?? '';
+      out.push({ ...(JSON.parse(flat[i] ?? '{}') as FaultRule), remaining: remaining === '' ? null : Number(remaining) });
+    }
+    return out;
+  }
+
+  async removeFault(id: string): Promise<{ ok: true } | { ok: false; reason: 'notFound' }> {
+    return (await this.run('ckFaultRemove', this.k.rule + id, this.k.order, id)) === 1 ? { ok: true } : { ok: false, reason: 'notFound' };
+  }
+
+  async clearFaults(): Promise<number> {
+    return (await this.run('ckFaultClear', this.k.order, this.k.rule)) as number;
+  }
+
+  async consumeFault(id: string, now: number): Promise<ConsumeResult> {
+    const [ok, value] = (await this.run('ckFaultConsume', this.k.rule + id, now)) as [number, string];
+    if (ok === 1) return { ok: true, remaining: value === '' ? null : Number(value) };
+    return { ok: false, reason: value as 'notFound' | 'expired' | 'exhausted' };
+  }
+
+  async hitThrottle(key: string, now: number, windowMs: number, limit: number): Promise<ThrottleResult> {
+    const start = now - (now % windowMs);
+    const count = (await this.run('ckThrottleHit', this.k.throttle, key, start, limit)) as number;
+    return count > 0 ? { ok: true, count } : { ok: false, reason: 'limited', retryAfterMs: start + windowMs - now };
+  }
+
+  async clearThrottle(): Promise<void> {
+    await this.redis.del(this.k.throttle);
+  }
+
+  async appendRequest(entry: JournalEntry, keep: number): Promise<void> {
+    await this.run('ckJournalAppend', this.k.journal, JSON.stringify(entry), keep);
+  }
+
+  async listRequests(q: JournalQuery): Promise<JournalEntry[]> {
+    const rows = (await this.run('ckJournalList', this.k.journal, q.callId ?? '', q.appId ?? '', q.limit)) as string[];
+    return rows.map((r) => JSON.parse(r) as JournalEntry);
+  }
+
+  async clearRequests(): Promise<void> {
+    await this.redis.del(this.k.journal);
+  }
+
+  /** Leaves the connection to its owner (it may be shared with the call store). */
+  async close(): Promise<void> {}
+}
