@@ -13,7 +13,7 @@ import type { EventHub } from './event-hub.js';
  */
 export function registerDashboard(app: FastifyInstance, hub: EventHub, guard: onRequestAsyncHookHandler): void {
   hub.register(app);
-  const page = async (_req: unknown, reply: { type(t: string): { header(k: string, v: string): { send(b: string): unknown } } }) =>
+  const page: Handler = async (_req, reply) =>
     reply
       .type('text/html; charset=utf-8')
       .header('content-security-policy', "default-src 'self'; style-src 'self' 'unsafe-inline'")
