@@ -85,6 +85,13 @@ describe('documented call routes: each is implemented or answers 501 NotImplemen
     }
   }
 
+  test('a path below a listed navigation reports the segment after it, not the navigation', async () => {
+    const id = await s.createCall();
+    const res = await s.graph(`/v1.0/communications/calls/${id}/audioRoutingGroups/g1/members`);
+    assert.equal(res.status, 400);
+    assert.match(((await res.json()) as GraphErrorBody).error.message, /segment 'members'/);
+  });
+
   test('a 501 comes after the token check: no token is 401', async () => {
     const id = await s.createCall();
     const res = await fetch(`${s.base}/v1.0/communications/calls/${id}/addLargeGalleryView`, { method: 'POST' });

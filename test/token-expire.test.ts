@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { decodeJwt } from 'jose';
 import { DEFAULT_APP } from '../src/auth/apps.js';
+import { runCli, spawnServe } from './cli-process.js';
 import { type GraphErrorBody, OTHER_APP, requestToken, startServer, type TestServer } from './helpers.js';
 
 const EXPIRED = 'Lifetime validation failed, the token is expired.';
@@ -99,5 +100,28 @@ describe('token lifetime', () => {
     }
     await assert.rejects(startServer({ tokenLifetimeS: 599 }), /10 minutes/);
     await assert.rejects(startServer({ tokenLifetimeS: 86_401 }), /1 day/);
+  });
+});
+
+describe('callkeeper serve --token-lifetime', () => {
+  test('sets expires_in and exp on the wall clock, whatever --time-scale says', async () => {
+    const p = await spawnServe(['--memory', '--no-https', '--time-scale', '1000', '--token-lifetime', '15m']);
+    try {
+      const body = (await (await requestToken(p.base)).json()) as { expires_in: number; access_token: string };
+      assert.equal(body.expires_in, 900);
+      const claims = decodeJwt(body.access_token);
+      assert.equal((claims.exp ?? 0) - (claims.iat ?? 0), 900);
+    } finally {
+      p.child.kill('SIGTERM');
+      await p.exited;
+    }
+  });
+
+  test('below 10 minutes or above a day is refused at start, naming the flag', async () => {
+    for (const value of ['5m', '2d']) {
+      const { code, stderr } = await runCli(['serve', '--memory', '--no-https', '--port', '0', '--token-lifetime', value]);
+      assert.notEqual(code, 0, value);
+      assert.match(stderr, /--token-lifetime/, value);
+    }
   });
 });

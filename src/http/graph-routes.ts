@@ -7,6 +7,7 @@ import { toGraphCall } from '../calls/call-resource.js';
 import type { CallService } from '../calls/call-service.js';
 import type { CallOwner } from '../calls/call-types.js';
 import { graphErrors } from '../errors/graph-errors.js';
+import { addNotImplementedSegments } from './not-implemented-routes.js';
 import { type Req, type ResourceOptions, resource } from './resource.js';
 import { GRAPH_JSON } from './wire.js';
 
@@ -159,11 +160,17 @@ const KNOWN: Record<string, unknown> = {
     },
   },
 };
+let withNotImplemented = false;
 /** A cloud without the calls API knows communications but not calls. */
 const KNOWN_WITHOUT_CALLS: Record<string, unknown> = { communications: {} };
 
 /** The first segment of a Graph path that names nothing callkeeper serves in that cloud. */
 export function unknownSegment(segments: string[], cloud: Cloud): string {
+  if (!withNotImplemented) {
+    // Lazily: not-implemented-routes.ts imports this module.
+    addNotImplementedSegments((KNOWN.communications as Record<string, Record<string, unknown>>).calls as Record<string, unknown>);
+    withNotImplemented = true;
+  }
   let node: Record<string, unknown> = cloud.callsAvailable ? KNOWN : KNOWN_WITHOUT_CALLS;
   for (const seg of segments) {
     const next = (node[seg] ?? node['*']) as Record<string, unknown> | undefined;

@@ -86,6 +86,21 @@ export function notImplementedMethods(url: string): ReadonlyMap<Method, string> 
   return BY_SHAPE.get(shape(rest.slice(1)));
 }
 
+/**
+ * Adds the listed paths to a tree of known segments (`'*'` for a parameter), whose root is
+ * `/communications/calls`, so a URL below one of them is not reported as a wrong segment there.
+ */
+export function addNotImplementedSegments(calls: Record<string, unknown>): void {
+  for (const { path } of expanded()) {
+    let node = calls;
+    for (const seg of path.split('/').filter(Boolean)) {
+      const key = seg.startsWith(':') ? '*' : seg;
+      node[key] ??= {};
+      node = node[key] as Record<string, unknown>;
+    }
+  }
+}
+
 export interface NotImplementedRouteDeps {
   verifiers: ReadonlyMap<Cloud['name'], TokenVerifier>;
 }
