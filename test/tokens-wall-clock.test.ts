@@ -115,12 +115,21 @@ describe('10 virtual hours with one token on a ManualClock', () => {
 describe('10 virtual hours with one token on serve --time-scale 600 (60 s of real time)', () => {
   test('the Graph JS client and the KeepAlive runtime, side by side: no 401, both calls alive', { timeout: 240_000 }, async () => {
     const dir = tempDir();
-    const p = await spawnServe(['--memory', '--time-scale', '600', '--tls-dir', dir.path]);
+    // At 600x, Graph's 45 minutes are 4.5 s of real time: a loaded machine stalling a process
+    // that long would end a call for reasons that have nothing to do with tokens. A 2-hour
+    // timeout (12 s real) keeps the test about tokens; keepAlives still go every 15 minutes.
+    const p = await spawnServe(['--memory', '--time-scale', '600', '--keepalive-timeout', '2h', '--tls-dir', dir.path]);
     const https = p.tlsBase ?? '';
     const ca = readFileSync(p.caPath ?? '', 'utf8');
     const dispatcher = new Agent({ connect: { ca } });
     const clock = new ScaledClock(600);
-    const keeper = new KeepAlive({ baseUrl: `${https}/v1.0`, credential: credential(https, ca), clock, dispatcher });
+    const keeper = new KeepAlive({
+      baseUrl: `${https}/v1.0`,
+      credential: credential(https, ca),
+      clock,
+      dispatcher,
+      timeout: 2 * 60 * MINUTE,
+    });
     try {
       // The keeper's call, created with a token from the same credential.
       const token = (await credential(https, ca).getToken('https://graph.microsoft.com/.default'))?.token ?? '';
