@@ -1,6 +1,5 @@
 import { hostname } from 'node:os';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
-import { loadRegisteredApps } from './auth/app-store.js';
 import { type AppRegistration, AppRegistry, DEFAULT_APP } from './auth/apps.js';
 import { CLOUDS, type Cloud } from './auth/clouds.js';
 import { SecretThrottle } from './auth/secret-throttle.js';
@@ -11,7 +10,8 @@ import { TokenVerifier } from './auth/token-verifier.js';
 import { type BotActionConfig, BotActionService, DEFAULT_BOT_ACTIONS } from './calls/bot-actions.js';
 import { CallService } from './calls/call-service.js';
 import { DueScheduler } from './calls/due-scheduler.js';
-import { type Clock, ScaledClock, wallTime } from './clock/clock.js';
+import { type Clock, wallTime } from './clock/clock.js';
+import { SharedClock } from './clock/shared-clock.js';
 import { FaultInjector } from './faults/fault-injector.js';
 import { addFaultRule } from './faults/fault-routes.js';
 import { notificationFaults } from './faults/notification-faults.js';
@@ -24,12 +24,13 @@ import { CallkeeperMetrics } from './metrics/metrics.js';
 import { DEFAULT_DISPATCHER, type DispatcherOptions, NotificationDispatcher } from './notifications/dispatcher.js';
 import { NotificationSigner } from './notifications/notification-signer.js';
 import type { BotActionStore } from './store/bot-action-store.js';
-import type { CallStore } from './store/call-store.js';
 import type { FaultStore } from './store/fault-store.js';
 import type { JournalStore } from './store/journal-store.js';
+import type { OutboxBounds } from './store/outbox-port.js';
 import { SqliteBotActionStore } from './store/sqlite-bot-action-store.js';
 import { SqliteControlStore } from './store/sqlite-control-store.js';
-import { SqliteCallStore } from './store/sqlite-store.js';
+import { SqliteStore } from './store/sqlite-store.js';
+import type { Store } from './store/store.js';
 import type { ThrottleStore } from './store/throttle-store.js';
 import { EventHub } from './ui/event-hub.js';
 
@@ -57,11 +58,15 @@ export interface CallkeeperConfig {
   botActions: BotActionConfig;
   /** Lifetime of access tokens, wall-clock seconds (600 to 86400). */
   tokenLifetimeS: number;
+  /** Bounds on undelivered notifications (the store's DEFAULT_OUTBOX_BOUNDS if unset). */
+  outboxBounds?: OutboxBounds;
+  /** Names this instance in health and x-ms-ags-diagnostic (default: the host name and pid). */
+  instanceName?: string;
   /** Overrides: tests pass a ManualClock or a store of their own. */
   clock?: Clock;
   /** The wall clock access tokens live on (epoch ms); tests may pass their own. */
   wallTime?: () => number;
-  store?: CallStore;
+  store?: Store;
   /** The store of rosters and operations; by default the one beside the call store. */
   botActionStore?: BotActionStore;
   /** Throttling of Graph requests per app and tenant; undefined: off. */
@@ -101,7 +106,7 @@ export interface Callkeeper {
   /** The https app, when TLS material was given; same routes, same state. */
   readonly tlsApp: FastifyInstance | undefined;
   readonly clock: Clock;
-  readonly store: CallStore;
+  readonly store: Store;
   readonly service: CallService;
   readonly scheduler: DueScheduler;
   readonly botActions: BotActionService;
@@ -130,8 +135,15 @@ export interface Callkeeper {
  */
 export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}): Promise<Callkeeper> {
   const config: CallkeeperConfig = { ...DEFAULTS, ...overrides };
-  const clock = config.clock ?? new ScaledClock(config.timeScale);
-  const store = config.store ?? new SqliteCallStore(config.dataDir === undefined ? {} : { dataDir: config.dataDir });
+  const store =
+    config.store ??
+    new SqliteStore({
+      ...(config.dataDir === undefined ? {} : { dataDir: config.dataDir }),
+      ...(config.outboxBounds ? { outboxBounds: config.outboxBounds } : {}),
+    });
+  // Virtual time lives in the store: every instance on it agrees, and a restart goes on from it.
+  const shared = config.clock ? undefined : await SharedClock.open(store, { scale: config.timeScale });
+  const clock: Clock = config.clock ?? (shared as SharedClock);
   const service = new CallService(store, clock, {
     keepAliveTimeoutMs: config.keepAliveTimeoutMs,
     establishDelayMs: config.establishDelayMs,
@@ -145,8 +157,11 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
   for (const [i, rule] of (config.faults ?? []).entries()) {
     await addFaultRule(controlStore, clock, rule, `config-${i + 1}`);
   }
-  const apps = new AppRegistry(config.apps);
-  await loadRegisteredApps(store, apps);
+  const apps = new AppRegistry(config.apps, store);
+  await apps.refresh();
+  const unwatchApps = store.watch((change) => {
+    if (change.kind === 'apps') apps.refresh().catch(() => undefined);
+  });
   const key = await loadSigningKey(store);
   // Tokens live on the wall clock, not the virtual one (docs/decisions.md, "Time of tokens").
   const tokenTime = config.wallTime ?? wallTime;
@@ -218,7 +233,7 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
   };
   const httpOptions = {
     bodyLimit: config.bodyLimit,
-    instanceName: hostname(),
+    instanceName: config.instanceName ?? `${hostname()}:${process.pid}`,
     logger: config.logger,
     controlToken: config.controlToken,
     limits: config.limits,
@@ -269,6 +284,8 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
         await scheduler.idle();
         await operationScheduler.idle();
         await delivery;
+        unwatchApps();
+        shared?.close();
         await store.close();
         await controlStore.close();
       })();
@@ -277,8 +294,8 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
   };
 }
 
-function botActionStoreFor(config: CallkeeperConfig, store: CallStore): BotActionStore {
+function botActionStoreFor(config: CallkeeperConfig, store: Store): BotActionStore {
   if (config.botActionStore) return config.botActionStore;
-  if (store instanceof SqliteCallStore) return new SqliteBotActionStore(store);
+  if (store instanceof SqliteStore) return new SqliteBotActionStore(store);
   throw new Error('this call store has no bot-action store beside it: pass botActionStore');
 }

@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import type { CallOwner } from '../src/calls/call-types.js';
 import { OPERATION_RESULTS, type OperationRecord } from '../src/calls/operations.js';
 import type { NewParticipant } from '../src/calls/participants.js';
+import { renderNotifications } from '../src/notifications/render.js';
 import type { BotActionStore, CallScope } from '../src/store/bot-action-store.js';
 import type { CallStore } from '../src/store/call-store.js';
 
@@ -87,10 +88,8 @@ export function botActionStoreContract(
     const queued = async (callId: string) =>
       (await s.calls.listDeliveries({ callId, limit: 1000 }))
         .reverse()
-        .map(
-          (e) =>
-            `${e.notification.resourcePath ?? ''} ${e.notification.changeType}${e.notification.resourceList ? ` [${e.notification.resourceList.length}]` : ''}`,
-        );
+        .flatMap((e) => renderNotifications(e.fact))
+        .map((n) => `${n.resourcePath ?? ''} ${n.changeType}${n.resourceList ? ` [${n.resourceList.length}]` : ''}`);
 
     test('a roster is seeded once, notified once, behind the call state; people who left are not seeded back', async () => {
       const id = await liveCall();
@@ -223,7 +222,8 @@ export function botActionStoreContract(
         [[rec.id, 8514, T0 + 3_000]],
       );
       const tones = (await s.calls.listDeliveries({ callId: id, limit: 100 }))
-        .map((e) => e.notification.resourceData.toneInfo as { sequenceId: number } | undefined)
+        .flatMap((e) => renderNotifications(e.fact))
+        .map((n) => n.resourceData.toneInfo as { sequenceId: number } | undefined)
         .filter((t) => t !== undefined)
         .map((t) => t.sequenceId)
         .sort();

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ManualClock, ScaledClock } from '../src/clock/clock.js';
+import { SharedClock } from '../src/clock/shared-clock.js';
+import { SqliteStore } from '../src/store/sqlite-store.js';
 
 describe('ManualClock', () => {
   test('fires due timers in time order, each seeing its own moment as now', () => {
@@ -62,5 +64,49 @@ describe('ScaledClock', () => {
 
   test('refuses a scale that is not a positive number', () => {
     for (const s of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) assert.throws(() => new ScaledClock(s), RangeError);
+  });
+});
+
+describe('SharedClock (virtual time kept in the store)', () => {
+  test('two clocks on one store show one time; an advance on either fires timers on both at once', async () => {
+    const store = new SqliteStore();
+    let wall = 1_000_000;
+    const a = await SharedClock.open(store, { scale: 60, wall: () => wall, startAt: Date.UTC(2026, 0, 1) });
+    wall += 2_000;
+    // Started 2 s later, with its own idea of the start: it takes the stored time.
+    const b = await SharedClock.open(store, { scale: 60, wall: () => wall, startAt: Date.UTC(2030, 0, 1) });
+    try {
+      assert.equal(a.now(), b.now());
+      assert.equal(a.now(), Date.UTC(2026, 0, 1) + 120_000);
+      const fired: string[] = [];
+      const at = a.now() + 45 * 60_000;
+      a.setTimer(at, () => fired.push('a'));
+      b.setTimer(at, () => fired.push('b'));
+      await b.advance(45 * 60_000);
+      assert.deepEqual(fired.sort(), ['a', 'b']);
+      assert.equal(a.now(), b.now());
+      await assert.rejects(a.advance(-1), RangeError);
+    } finally {
+      a.close();
+      b.close();
+      await store.close();
+    }
+  });
+
+  test('a wall clock stepped back does not take virtual time back', async () => {
+    const store = new SqliteStore();
+    let wall = 5_000_000;
+    const c = await SharedClock.open(store, { scale: 1, wall: () => wall });
+    try {
+      const before = c.now();
+      wall -= 60_000;
+      assert.equal(c.now(), before);
+      const again = await SharedClock.open(store, { scale: 1, wall: () => wall });
+      assert.ok(again.now() >= before, 'nor across a restart');
+      again.close();
+    } finally {
+      c.close();
+      await store.close();
+    }
   });
 });

@@ -7,14 +7,23 @@ import { SqliteCallStore } from '../src/store/sqlite-store.js';
 import { tempDir } from './helpers.js';
 import { storeContract } from './store-contract.js';
 
-storeContract('SQLite in memory', async () => new SqliteCallStore());
+storeContract('SQLite in memory', async (o) => new SqliteCallStore({ ...o }));
 
 const dirs: ReturnType<typeof tempDir>[] = [];
-storeContract('SQLite on disk', async () => {
-  const dir = tempDir();
-  dirs.push(dir);
-  return new SqliteCallStore({ dataDir: dir.path });
-});
+storeContract(
+  'SQLite on disk',
+  async (o) => {
+    const dir = tempDir();
+    dirs.push(dir);
+    return new SqliteCallStore({ dataDir: dir.path, ...o });
+  },
+  async (o) => {
+    const dir = tempDir();
+    dirs.push(dir);
+    // Two connections on one file (the single-writer lock is for servers; the store itself is safe).
+    return [new SqliteCallStore({ dataDir: dir.path, ...o }), new SqliteCallStore({ dataDir: dir.path, singleWriter: false, ...o })];
+  },
+);
 
 test('SQLite on disk: a second store opened on the same file sees every acknowledged change', async () => {
   const dir = tempDir();
@@ -32,8 +41,9 @@ test('SQLite on disk: a second store opened on the same file sees every acknowle
       resource: {},
     });
     await a.keepAlive('c1', owner, 50, 150);
+    assert.throws(() => new SqliteCallStore({ dataDir: dir.path }), /in use by another callkeeper/);
     // A second connection (another process would see the same) reads what the first committed.
-    const b = new SqliteCallStore({ dataDir: dir.path });
+    const b = new SqliteCallStore({ dataDir: dir.path, singleWriter: false });
     assert.equal((await b.get('c1'))?.deadline, 150);
     // Claims are exclusive across connections too.
     const results = { keepAlive: KEEPALIVE_TIMEOUT_RESULT, unanswered: UNANSWERED_RESULT };

@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { DEFAULT_APP } from '../src/auth/apps.js';
 import { KEEPALIVE_TIMEOUT_RESULT, type ResultInfo, UNANSWERED_RESULT } from '../src/calls/call-types.js';
-import { type CallStore, DuplicateCallError, type NewCall } from '../src/store/call-store.js';
+import { advanceStep, initialClockState, virtualAt } from '../src/clock/clock-math.js';
+import { renderNotifications } from '../src/notifications/render.js';
+import type { OutboxBounds, OutboxEntry } from '../src/store/outbox-port.js';
+import { DuplicateCallError, type NewCall, type Store } from '../src/store/store.js';
 
 const A = { appId: 'app-a', tenantId: 'tenant-1' };
 const B = { appId: 'app-b', tenantId: 'tenant-1' };
@@ -24,13 +28,29 @@ function newCall(overrides: Partial<NewCall> = {}): NewCall {
   };
 }
 
+const DELIVERED = { attempt: 1, at: T0 + 6, statusCode: 202, latencyMs: 1, error: null, outcome: 'delivered' } as const;
+
+/** What an entry tells the bot, as `changeType/state` lines. */
+const lines = (entries: OutboxEntry[]) =>
+  entries.flatMap((e) => renderNotifications(e.fact).map((n) => `${n.changeType}/${String(n.resourceData.state)}`));
+
+export interface ContractOptions {
+  outboxBounds?: OutboxBounds;
+}
+
 /**
- * The behaviour every CallStore must have. Each store's test file calls this with a factory
- * that gives a fresh, empty store.
+ * The behaviour every Store must have. Each store's test file calls this with a factory that
+ * gives a fresh, empty store, and (where the store can be shared) one that gives two handles
+ * on the same fresh data, as two instances would have: operations interleaved through both
+ * must stay atomic.
  */
-export function storeContract(name: string, open: () => Promise<CallStore>): void {
-  describe(`CallStore contract: ${name}`, () => {
-    let store: CallStore;
+export function storeContract(
+  name: string,
+  open: (options?: ContractOptions) => Promise<Store>,
+  openPair?: (options?: ContractOptions) => Promise<[Store, Store]>,
+): void {
+  describe(`Store contract: ${name}`, () => {
+    let store: Store;
     before(async () => {
       store = await open();
     });
@@ -67,12 +87,16 @@ export function storeContract(name: string, open: () => Promise<CallStore>): voi
     test('keepAlive moves the deadline, only for the owner and only while live', async () => {
       const c = newCall();
       await store.create(c);
-      assert.equal(await store.keepAlive(c.id, B, T0 + 10, T0 + 99_000), false);
-      assert.equal(await store.keepAlive(c.id, A, T0 + 44_999, T0 + 89_999), true);
+      assert.deepEqual(await store.keepAlive(c.id, B, T0 + 10, T0 + 99_000), { ok: false, reason: 'notFound' });
+      assert.deepEqual(await store.keepAlive(c.id, A, T0 + 44_999, T0 + 89_999), { ok: true, value: undefined });
       const after1 = await store.get(c.id);
       assert.equal(after1?.lastKeepAliveAt, T0 + 44_999);
       assert.equal(after1?.deadline, T0 + 89_999);
-      assert.equal(await store.keepAlive(c.id, A, T0 + 89_999, T0 + 200_000), false, 'at the deadline it is too late');
+      assert.deepEqual(
+        await store.keepAlive(c.id, A, T0 + 89_999, T0 + 200_000),
+        { ok: false, reason: 'notFound' },
+        'at the deadline it is too late',
+      );
       assert.equal((await store.get(c.id))?.deadline, T0 + 89_999);
     });
 
@@ -81,7 +105,7 @@ export function storeContract(name: string, open: () => Promise<CallStore>): voi
       try {
         const c = newCall({ deadline: T0 + 100, establishAt: null });
         await fresh.create(c);
-        assert.equal(await fresh.keepAlive(c.id, A, T0 + 50, T0 + 150), true);
+        assert.equal((await fresh.keepAlive(c.id, A, T0 + 50, T0 + 150)).ok, true);
         assert.deepEqual(await fresh.expireDue(T0 + 100, 10, RESULTS), []);
         const next = (await fresh.nextDue()).deadline;
         assert.ok(next !== undefined && next <= T0 + 150, 'the scheduler is told to wake by the new deadline');
@@ -100,15 +124,19 @@ export function storeContract(name: string, open: () => Promise<CallStore>): voi
     test('end is owner-checked, exclusive, and leaves a terminated call with its result', async () => {
       const c = newCall();
       await store.create(c);
-      assert.equal(await store.end(c.id, B, T0 + 5, HANGUP), undefined);
+      assert.deepEqual(await store.end(c.id, B, T0 + 5, HANGUP), { ok: false, reason: 'notFound' });
       const results = await Promise.all([store.end(c.id, A, T0 + 5, HANGUP), store.end(c.id, null, T0 + 5, KEEPALIVE_TIMEOUT_RESULT)]);
-      assert.equal(results.filter(Boolean).length, 1, 'exactly one end wins');
+      assert.equal(results.filter((r) => r.ok).length, 1, 'exactly one end wins');
+      assert.deepEqual(
+        results.find((r) => !r.ok),
+        { ok: false, reason: 'notFound' },
+      );
       const ended = await store.get(c.id);
       assert.equal(ended?.state, 'terminated');
       assert.equal(ended?.endedAt, T0 + 5);
       assert.equal(ended?.deadline, null);
       assert.equal(await store.findLive(c.id, A, T0 + 5), undefined);
-      assert.equal(await store.keepAlive(c.id, A, T0 + 6, T0 + 100), false);
+      assert.equal((await store.keepAlive(c.id, A, T0 + 6, T0 + 100)).ok, false);
     });
 
     test('expireDue ends due calls at their own deadlines, oldest first, each exactly once', async () => {
@@ -217,11 +245,19 @@ export function storeContract(name: string, open: () => Promise<CallStore>): voi
         await fresh.end(c.id, A, T0 + 2_000, HANGUP);
         const queued = (await fresh.listDeliveries({ callId: c.id, limit: 10 })).reverse();
         assert.deepEqual(
-          queued.map((e) => `${e.notification.changeType}/${String(e.notification.resourceData.state)}`),
-          ['updated/establishing', 'updated/established', 'updated/terminating', 'deleted/terminated'],
+          queued.map((e) => e.fact.transition),
+          ['created', 'established', 'ended'],
         );
+        assert.deepEqual(lines(queued), ['updated/establishing', 'updated/established', 'updated/terminating', 'deleted/terminated']);
         assert.ok(queued.every((e) => e.status === 'pending' && e.callbackUri === 'https://bot/cb' && e.attempts === 0));
-        assert.deepEqual(queued[3]?.notification.resourceData.resultInfo, { '@odata.type': '#microsoft.graph.resultInfo', ...HANGUP });
+        // Facts, not rendered bodies: the call as it was, and the result.
+        const [, established, ended] = queued.map((e) => e.fact);
+        assert.ok(ended && ended.transition !== 'notification' && established && established.transition !== 'notification');
+        assert.deepEqual(ended.result, HANGUP);
+        assert.equal(ended.snapshot.id, c.id);
+        assert.deepEqual(ended.snapshot.owner, A);
+        assert.deepEqual(ended.snapshot.resource, c.resource);
+        assert.equal(established.snapshot.state, 'established');
       } finally {
         await fresh.close();
       }
@@ -239,19 +275,15 @@ export function storeContract(name: string, open: () => Promise<CallStore>): voi
         const claimed = [...x, ...y];
         assert.equal(claimed.length, 2, 'the head of each call, once');
         assert.deepEqual(new Set(claimed.map((e) => e.callId)), new Set([c1.id, c2.id]));
-        assert.ok(claimed.every((e) => e.notification.resourceData.state === 'establishing'));
+        assert.ok(claimed.every((e) => e.fact.transition === 'created'));
         assert.deepEqual(await fresh.claimDeliveries(T0 + 5, 10, T0 + 1_000), [], 'leased heads block their calls');
         const head1 = claimed.find((e) => e.callId === c1.id);
         assert.ok(head1);
-        await fresh.finishDelivery(
-          head1.seq,
-          { attempt: 1, at: T0 + 6, statusCode: 202, latencyMs: 1, error: null, outcome: 'delivered' },
-          { status: 'delivered' },
-        );
+        assert.deepEqual(await fresh.finishDelivery(head1.seq, head1.lease, DELIVERED, { status: 'delivered' }), { ok: true });
         const next = await fresh.claimDeliveries(T0 + 6, 10, T0 + 1_000);
         assert.deepEqual(
-          next.map((e) => e.notification.resourceData.state),
-          ['terminating'],
+          next.map((e) => e.fact.transition),
+          ['ended'],
         );
         // A claimer that died: its lease runs out and the entry comes back.
         const again = await fresh.claimDeliveries(T0 + 1_000, 10, T0 + 2_000);
@@ -270,6 +302,7 @@ export function storeContract(name: string, open: () => Promise<CallStore>): voi
         assert.ok(e);
         await fresh.finishDelivery(
           e.seq,
+          e.lease,
           { attempt: 1, at: T0, statusCode: 503, latencyMs: 2.5, error: 'HTTP 503', outcome: 'retry' },
           { status: 'pending', nextAttemptAt: T0 + 500 },
         );
@@ -277,8 +310,10 @@ export function storeContract(name: string, open: () => Promise<CallStore>): voi
         assert.deepEqual(await fresh.claimDeliveries(T0 + 499, 10, T0 + 600), []);
         const [retry] = await fresh.claimDeliveries(T0 + 500, 10, T0 + 600);
         assert.equal(retry?.attempts, 1);
+        assert.ok(retry && retry.lease > e.lease, 'every claim issues a larger fencing token');
         await fresh.finishDelivery(
           e.seq,
+          retry.lease,
           { attempt: 2, at: T0 + 500, statusCode: null, latencyMs: 3, error: 'ECONNREFUSED', outcome: 'dead' },
           { status: 'dead' },
         );
@@ -309,23 +344,38 @@ export function storeContract(name: string, open: () => Promise<CallStore>): voi
           establishAt: T0 + 1_001,
           resource: { callbackUri: 'https://bot/answer' },
         });
-        assert.equal(a?.state, 'establishing');
-        assert.equal(a?.deadline, T0 + 45_001);
-        assert.equal(a?.resource.callbackUri, 'https://bot/answer');
-        assert.equal(
+        assert.ok(a.ok);
+        assert.equal(a.value.state, 'establishing');
+        assert.equal(a.value.deadline, T0 + 45_001);
+        assert.equal(a.value.resource.callbackUri, 'https://bot/answer');
+        assert.deepEqual(
           await fresh.answer(answered.id, A, T0 + 2, { deadline: T0 + 9, establishAt: T0 + 9, resource: {} }),
-          undefined,
+          { ok: false, reason: 'wrongState', state: 'establishing' },
           'not twice',
         );
-        assert.equal(await fresh.end(answered.id, A, T0 + 2, HANGUP, 'incoming'), undefined, 'no longer incoming');
+        assert.deepEqual(
+          await fresh.end(answered.id, A, T0 + 2, HANGUP, 'incoming'),
+          { ok: false, reason: 'wrongState', state: 'establishing' },
+          'no longer incoming',
+        );
+        assert.deepEqual(
+          await fresh.end(answered.id, B, T0 + 2, HANGUP, 'incoming'),
+          { ok: false, reason: 'notFound' },
+          "another app's call is not found, whatever its state",
+        );
+        assert.deepEqual(await fresh.answer('nope', A, T0 + 2, { deadline: T0 + 9, establishAt: T0 + 9, resource: {} }), {
+          ok: false,
+          reason: 'notFound',
+        });
         const rejected = ring();
         await fresh.create(rejected);
-        assert.equal(
+        assert.deepEqual(
           await fresh.answer(rejected.id, B, T0 + 1, { deadline: T0 + 9, establishAt: T0 + 9, resource: {} }),
-          undefined,
+          { ok: false, reason: 'notFound' },
           'owner only',
         );
-        assert.equal((await fresh.end(rejected.id, A, T0 + 1, HANGUP, 'incoming'))?.state, 'terminated');
+        const r = await fresh.end(rejected.id, A, T0 + 1, HANGUP, 'incoming');
+        assert.equal(r.ok && r.value.state, 'terminated');
         const unanswered = ring();
         await fresh.create(unanswered);
         const expired = await fresh.expireDue(T0 + 15_000, 10, RESULTS);
@@ -334,10 +384,7 @@ export function storeContract(name: string, open: () => Promise<CallStore>): voi
           [[unanswered.id, UNANSWERED_RESULT]],
         );
         const queued = (await fresh.listDeliveries({ callId: unanswered.id, limit: 10 })).reverse();
-        assert.deepEqual(
-          queued.map((e) => `${e.notification.changeType}/${String(e.notification.resourceData.state)}`),
-          ['created/incoming', 'updated/terminating', 'deleted/terminated'],
-        );
+        assert.deepEqual(lines(queued), ['created/incoming', 'updated/terminating', 'deleted/terminated']);
       } finally {
         await fresh.close();
       }
@@ -351,6 +398,270 @@ export function storeContract(name: string, open: () => Promise<CallStore>): voi
       await store.putSetting('k', 'third');
       assert.equal(await store.getOrInitSetting('k', 'fourth'), 'third');
     });
+
+    test('a stale lease changes nothing: the newer claim decides, and the call is promoted once', async () => {
+      const fresh = await open();
+      try {
+        const c = newCall({ establishAt: null });
+        await fresh.create(c);
+        await fresh.end(c.id, A, T0 + 1, HANGUP);
+        const [slow] = await fresh.claimDeliveries(T0 + 1, 10, T0 + 100);
+        assert.ok(slow);
+        // The slow claimer's lease runs out; another claims the same entry under a new token.
+        const [fast] = await fresh.claimDeliveries(T0 + 100, 10, T0 + 200);
+        assert.equal(fast?.seq, slow.seq);
+        assert.ok(fast && fast.lease > slow.lease);
+        assert.deepEqual(await fresh.finishDelivery(fast.seq, fast.lease, DELIVERED, { status: 'delivered' }), { ok: true });
+        // The slow one finishes late, with a failure: nothing changes.
+        const late = { attempt: 1, at: T0 + 150, statusCode: 500, latencyMs: 1, error: 'HTTP 500', outcome: 'retry' } as const;
+        assert.deepEqual(await fresh.finishDelivery(slow.seq, slow.lease, late, { status: 'pending', nextAttemptAt: T0 + 160 }), {
+          ok: false,
+          reason: 'staleLease',
+        });
+        const [head] = await fresh.listDeliveries({ callId: c.id, limit: 10, status: 'delivered' });
+        assert.equal(head?.seq, slow.seq, 'still delivered');
+        assert.equal(head?.attemptLog.length, 1, 'the stale attempt is not recorded');
+        // The call's next entry was promoted once: one claim returns it, the next returns nothing.
+        const next = await fresh.claimDeliveries(T0 + 150, 10, T0 + 300);
+        assert.deepEqual(
+          next.map((e) => e.fact.transition),
+          ['ended'],
+        );
+        assert.deepEqual(await fresh.claimDeliveries(T0 + 150, 10, T0 + 300), []);
+        assert.deepEqual(await fresh.finishDelivery(999_999, 1, DELIVERED, { status: 'delivered' }), { ok: false, reason: 'notFound' });
+      } finally {
+        await fresh.close();
+      }
+    });
+
+    test('the outbox bounds dead-letter the oldest pending entries, counted, per call and in all', async () => {
+      const fresh = await open({ outboxBounds: { perCall: 2, total: 3 } });
+      try {
+        // Per call: created, established, ended = 3 facts for a bound of 2.
+        const c = newCall({ deadline: T0 + 45_000, establishAt: T0 + 10 });
+        await fresh.create(c);
+        await fresh.establishDue(T0 + 10, 10);
+        assert.deepEqual(await fresh.outboxStats(), { pending: 2, overflowed: 0 });
+        await fresh.end(c.id, A, T0 + 20, HANGUP);
+        let entries = (await fresh.listDeliveries({ callId: c.id, limit: 10 })).reverse();
+        assert.deepEqual(
+          entries.map((e) => [e.fact.transition, e.status, e.deadReason ?? null]),
+          [
+            ['created', 'dead', 'overflow'],
+            ['established', 'pending', null],
+            ['ended', 'pending', null],
+          ],
+        );
+        assert.deepEqual(await fresh.outboxStats(), { pending: 2, overflowed: 1 });
+        // The call's line moved on: its new head is due now.
+        const [head] = await fresh.claimDeliveries(T0 + 20, 10, T0 + 100);
+        assert.equal(head?.fact.transition, 'established');
+        // In all: two more calls make 4 pending for a bound of 3; the oldest (the leased head) goes.
+        await fresh.create(newCall({ establishAt: null }));
+        await fresh.create(newCall({ establishAt: null }));
+        assert.deepEqual(await fresh.outboxStats(), { pending: 3, overflowed: 2 });
+        entries = (await fresh.listDeliveries({ callId: c.id, limit: 10 })).reverse();
+        assert.deepEqual(
+          entries.map((e) => e.status),
+          ['dead', 'dead', 'pending'],
+        );
+        // Its claimer finishes late: the bound's decision stands (fencing).
+        assert.ok(head);
+        assert.deepEqual(await fresh.finishDelivery(head.seq, head.lease, DELIVERED, { status: 'delivered' }), {
+          ok: false,
+          reason: 'staleLease',
+        });
+        const due = await fresh.claimDeliveries(T0 + 30, 10, T0 + 100);
+        assert.deepEqual(due.map((e) => e.fact.transition).sort(), ['created', 'created', 'ended']);
+      } finally {
+        await fresh.close();
+      }
+    });
+
+    test('the clock: initialised once, advanced atomically, rebased on a new scale, never back', async () => {
+      const fresh = await open();
+      try {
+        assert.equal(await fresh.readClock(), undefined);
+        const first = await fresh.initClock(initialClockState(60, 1_000, T0), 1_000);
+        assert.equal(virtualAt(first, 2_000), T0 + 60_000);
+        // A second instance starting later with its own idea of time gets the stored one.
+        const second = await fresh.initClock(initialClockState(60, 5_000, T0 + 999_999_999), 5_000);
+        assert.equal(virtualAt(second, 5_000), T0 + 240_000);
+        const advanced = await fresh.advanceClock(45 * 60_000, 5_000);
+        assert.equal(virtualAt(advanced, 5_000), T0 + 240_000 + 45 * 60_000);
+        assert.ok(advanced.version > second.version);
+        assert.deepEqual(await fresh.readClock(), advanced);
+        // A restart at another scale goes on from the same moment, at the new pace.
+        const rebased = await fresh.initClock(initialClockState(1, 6_000), 6_000);
+        assert.equal(rebased.scale, 1);
+        assert.equal(virtualAt(rebased, 6_000), virtualAt(advanced, 6_000));
+        assert.equal(virtualAt(rebased, 7_000), virtualAt(advanced, 6_000) + 1_000);
+        // A wall clock stepped back cannot take virtual time back.
+        assert.equal(virtualAt(rebased, 0), virtualAt(advanced, 6_000));
+        assert.equal(virtualAt(advanceStep(rebased, 10, 0), 0), virtualAt(advanced, 6_000) + 10);
+      } finally {
+        await fresh.close();
+      }
+    });
+
+    test('the change feed tells watchers of advances and new apps', async () => {
+      const fresh = await open();
+      try {
+        const seen: string[] = [];
+        const stop = fresh.watch((c) => seen.push(c.kind === 'clock' ? `clock ${c.state.offset}` : c.kind));
+        await fresh.initClock(initialClockState(1, 0, T0), 0);
+        await fresh.advanceClock(500, 0);
+        await fresh.addApp({ ...DEFAULT_APP, clientId: randomUUID() }, 10);
+        for (let i = 0; i < 200 && !seen.includes('apps'); i++) await new Promise((r) => setTimeout(r, 10));
+        stop();
+        assert.ok(seen.includes('clock 500'), seen.join());
+        assert.ok(seen.includes('apps'), seen.join());
+      } finally {
+        await fresh.close();
+      }
+    });
+
+    test('apps: one record each, an atomic add, a count limit, case-insensitive ids', async () => {
+      const fresh = await open();
+      try {
+        const app = (id: string) => ({ ...DEFAULT_APP, displayName: id, clientId: id });
+        const one = randomUUID();
+        assert.deepEqual(await fresh.addApp(app(one), 3), { ok: true });
+        assert.deepEqual(await fresh.addApp(app(one.toUpperCase()), 3), { ok: false, reason: 'exists' });
+        assert.equal((await fresh.findApp(one.toUpperCase()))?.displayName, one);
+        const results = await Promise.all([randomUUID(), randomUUID(), randomUUID()].map((id) => fresh.addApp(app(id), 3)));
+        assert.equal(results.filter((r) => r.ok).length, 2);
+        assert.deepEqual(
+          results.find((r) => !r.ok),
+          { ok: false, reason: 'limit' },
+        );
+        assert.equal((await fresh.listApps()).length, 3);
+        assert.equal((await fresh.listApps())[0]?.clientId, one, 'in the order added');
+        assert.equal(await fresh.findApp(randomUUID()), undefined);
+        assert.equal((await fresh.clearApps()).length, 3);
+        assert.deepEqual(await fresh.listApps(), []);
+        assert.deepEqual(await fresh.addApp(app(one), 3), { ok: true }, 'a cleared id can be registered again');
+      } finally {
+        await fresh.close();
+      }
+    });
+
+    if (openPair) {
+      describe('two handles on the same data (as two instances)', () => {
+        test('a change through one is seen through the other; exactly one of two ends wins', async () => {
+          const [x, y] = await openPair();
+          try {
+            const c = newCall();
+            await x.create(c);
+            assert.equal((await y.keepAlive(c.id, A, T0 + 10, T0 + 90_000)).ok, true);
+            assert.equal((await x.get(c.id))?.deadline, T0 + 90_000);
+            const ends = await Promise.all([x.end(c.id, A, T0 + 20, HANGUP), y.end(c.id, null, T0 + 20, KEEPALIVE_TIMEOUT_RESULT)]);
+            assert.equal(ends.filter((r) => r.ok).length, 1);
+            assert.equal((await y.listDeliveries({ callId: c.id, limit: 10 })).filter((e) => e.fact.transition === 'ended').length, 1);
+          } finally {
+            await Promise.all([x.close(), y.close()]);
+          }
+        });
+
+        test('interleaved sweeps and claims: every call ends once, every entry is claimed once', async () => {
+          const [x, y] = await openPair();
+          try {
+            const calls = Array.from({ length: 60 }, (_, i) => newCall({ deadline: T0 + 100 + i, establishAt: null }));
+            await Promise.all(calls.map((c, i) => (i % 2 ? x : y).create(c)));
+            const ended: string[] = [];
+            const sweep = async (s: Store) => {
+              for (;;) {
+                const batch = await s.expireDue(T0 + 1_000, 7, RESULTS);
+                ended.push(...batch.map((c) => c.id));
+                if (batch.length === 0) return;
+              }
+            };
+            await Promise.all([sweep(x), sweep(y), sweep(x), sweep(y)]);
+            assert.equal(ended.length, 60);
+            assert.equal(new Set(ended).size, 60);
+            const claimed: number[] = [];
+            const claim = async (s: Store) => {
+              for (;;) {
+                const batch = await s.claimDeliveries(T0 + 1_000, 5, T0 + 50_000);
+                claimed.push(...batch.map((e) => e.seq));
+                if (batch.length === 0) return;
+              }
+            };
+            await Promise.all([claim(x), claim(y), claim(x), claim(y)]);
+            assert.equal(claimed.length, 60, "each call's head once");
+            assert.equal(new Set(claimed).size, 60);
+          } finally {
+            await Promise.all([x.close(), y.close()]);
+          }
+        });
+
+        test('concurrent keepAlives and an end: the end wins once, no keepAlive revives the call', async () => {
+          const [x, y] = await openPair();
+          try {
+            const c = newCall();
+            await x.create(c);
+            const ops = [];
+            for (let i = 0; i < 20; i++) ops.push((i % 2 ? x : y).keepAlive(c.id, A, T0 + 100 + i, T0 + 100_000 + i));
+            ops.push(x.end(c.id, A, T0 + 110, HANGUP));
+            for (let i = 20; i < 40; i++) ops.push((i % 2 ? x : y).keepAlive(c.id, A, T0 + 100 + i, T0 + 100_000 + i));
+            await Promise.all(ops);
+            const after = await y.get(c.id);
+            assert.equal(after?.state, 'terminated');
+            assert.equal(after?.deadline, null);
+            assert.equal(await x.findLive(c.id, A, T0 + 200), undefined);
+          } finally {
+            await Promise.all([x.close(), y.close()]);
+          }
+        });
+
+        test('advances through both handles add up; adds of apps through both are all kept', async () => {
+          const [x, y] = await openPair();
+          try {
+            await x.initClock(initialClockState(1, 0, T0), 0);
+            await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? x : y).advanceClock(1_000, 0)));
+            const state = await y.readClock();
+            assert.ok(state);
+            assert.equal(virtualAt(state, 0), T0 + 20_000);
+            const ids = Array.from({ length: 20 }, () => randomUUID());
+            const added = await Promise.all(ids.map((id, i) => (i % 2 ? x : y).addApp({ ...DEFAULT_APP, clientId: id }, 100)));
+            assert.ok(added.every((r) => r.ok));
+            assert.equal((await x.listApps()).length, 20);
+            const dup = await Promise.all([
+              x.addApp({ ...DEFAULT_APP, clientId: ids[0] ?? '' }, 100),
+              y.addApp({ ...DEFAULT_APP, clientId: randomUUID() }, 21),
+            ]);
+            assert.deepEqual(dup[0], { ok: false, reason: 'exists' });
+            assert.deepEqual(dup[1], { ok: true });
+          } finally {
+            await Promise.all([x.close(), y.close()]);
+          }
+        });
+
+        test('a stale finish through one handle cannot undo a delivery through the other', async () => {
+          const [x, y] = await openPair();
+          try {
+            const c = newCall({ establishAt: null });
+            await x.create(c);
+            const [slow] = await x.claimDeliveries(T0, 10, T0 + 10);
+            const [fast] = await y.claimDeliveries(T0 + 10, 10, T0 + 20);
+            assert.ok(slow && fast && slow.seq === fast.seq);
+            const [a, b] = await Promise.all([
+              y.finishDelivery(fast.seq, fast.lease, DELIVERED, { status: 'delivered' }),
+              x.finishDelivery(
+                slow.seq,
+                slow.lease,
+                { ...DELIVERED, statusCode: 500, outcome: 'retry' },
+                { status: 'pending', nextAttemptAt: T0 + 11 },
+              ),
+            ]);
+            assert.deepEqual([a, b], [{ ok: true }, { ok: false, reason: 'staleLease' }]);
+            assert.equal((await x.listDeliveries({ callId: c.id, limit: 1 }))[0]?.status, 'delivered');
+          } finally {
+            await Promise.all([x.close(), y.close()]);
+          }
+        });
+      });
+    }
 
     // Last: it empties the store the other tests share.
     test('resetCalls deletes every call and notification; settings stay', async () => {

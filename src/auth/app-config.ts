@@ -8,6 +8,10 @@ const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Roles callkeeper knows; Calls.JoinGroupCalls.Chat is the resource-specific (RSC) one. */
 export const KNOWN_ROLES = new Set<string>([...CALLS_ROLES, 'Calls.JoinGroupCalls.Chat']);
 
+/** Field limits of a registration (Entra ID's own: displayName 256, secrets far shorter than this). */
+export const MAX_DISPLAY_NAME = 256;
+export const MAX_SECRET = 256;
+
 const bad = (detail: string) => graphErrors.invalidControlRequest({ detail });
 
 /**
@@ -44,13 +48,17 @@ export function parseAppRegistration(input: unknown, where: string): AppRegistra
     }
   }
   const clientSecret = str('clientSecret') ?? randomBytes(24).toString('base64url');
-  if (clientSecret.length < 8) throw bad(`${where}: 'clientSecret' must be at least 8 characters.`);
+  if (clientSecret.length < 8 || clientSecret.length > MAX_SECRET)
+    throw bad(`${where}: 'clientSecret' must be from 8 to ${MAX_SECRET} characters.`);
+  const displayName = str('displayName') ?? `app ${clientId.slice(0, 8)}`;
+  if (displayName.length === 0 || displayName.length > MAX_DISPLAY_NAME)
+    throw bad(`${where}: 'displayName' must be from 1 to ${MAX_DISPLAY_NAME} characters.`);
   return {
-    displayName: str('displayName') ?? `app ${clientId.slice(0, 8)}`,
+    displayName,
     tenantId: tenantId.toLowerCase(),
     clientId: clientId.toLowerCase(),
     clientSecret,
-    roles: [...(roles as string[])],
+    roles: [...new Set(roles as string[])],
     ...(callbackUri !== undefined ? { callbackUri } : {}),
   };
 }

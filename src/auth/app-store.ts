@@ -1,27 +1,29 @@
-import type { CallStore } from '../store/call-store.js';
+import type { AppsPort } from '../store/apps-port.js';
 import type { AppRegistration, AppRegistry } from './apps.js';
 
-const KEY = 'registered-apps';
+/** Most apps POST /_callkeeper/apps can register (issue 16: registrations are bounded). */
+export const MAX_REGISTERED_APPS = 1_000;
 
 /**
- * Apps added at run time (POST /_callkeeper/apps) are kept in the store, so they survive a
- * restart and other instances sharing the store load them when they start.
+ * Registers an app added at run time (POST /_callkeeper/apps): one atomic add of one record in
+ * the store (shared by every instance, surviving restarts), then the local cache.
  */
-export async function loadRegisteredApps(store: CallStore, registry: AppRegistry): Promise<void> {
-  const apps = JSON.parse(await store.getOrInitSetting(KEY, '[]')) as AppRegistration[];
-  for (const app of apps) if (!registry.has(app.clientId)) registry.add(app);
-}
-
-export async function registerApp(store: CallStore, registry: AppRegistry, app: AppRegistration): Promise<void> {
-  const saved = JSON.parse(await store.getOrInitSetting(KEY, '[]')) as AppRegistration[];
-  await store.putSetting(KEY, JSON.stringify([...saved.filter((a) => a.clientId !== app.clientId), app]));
+export async function registerApp(
+  store: AppsPort,
+  registry: AppRegistry,
+  app: AppRegistration,
+  maxApps = MAX_REGISTERED_APPS,
+): Promise<'added' | 'exists' | 'limit'> {
+  if (registry.has(app.clientId)) return 'exists';
+  const result = await store.addApp(app, maxApps);
+  if (!result.ok) return result.reason;
   registry.add(app);
+  return 'added';
 }
 
 /** Forgets every app registered at run time, in the store and in this registry; returns their client ids. */
-export async function unregisterApps(store: CallStore, registry: AppRegistry): Promise<string[]> {
-  const saved = JSON.parse(await store.getOrInitSetting(KEY, '[]')) as AppRegistration[];
-  await store.putSetting(KEY, '[]');
-  for (const app of saved) registry.remove(app.clientId);
-  return saved.map((a) => a.clientId);
+export async function unregisterApps(store: AppsPort, registry: AppRegistry): Promise<string[]> {
+  const removed = await store.clearApps();
+  for (const id of removed) registry.remove(id);
+  return removed;
 }

@@ -34,11 +34,52 @@ export const DEFAULT_APP: AppRegistration = {
   roles: [...CALLS_ROLES],
 };
 
+/** Where apps added at run time are kept (the store's AppsPort). */
+export interface AppSource {
+  findApp(clientId: string): Promise<AppRegistration | undefined>;
+  listApps(): Promise<AppRegistration[]>;
+}
+
+/**
+ * The apps this server knows: those of its configuration, and those added at run time, which
+ * live in the store (shared by every instance) and are cached here. The cache is refreshed by
+ * the store's change feed; a clientId not in it is looked up in the store (ensure) before a
+ * token is refused, so an app registered on one instance works at once on every other.
+ */
 export class AppRegistry {
   private readonly byClientId = new Map<string, AppRegistration>();
 
-  constructor(apps: AppRegistration[] = [DEFAULT_APP]) {
+  constructor(
+    apps: AppRegistration[] = [DEFAULT_APP],
+    private readonly source?: AppSource,
+  ) {
     for (const app of apps) this.add(app);
+  }
+
+  /** Client ids (lower case) the cache holds because the store has them. */
+  private readonly fromStore = new Set<string>();
+
+  /** Loads every app the store holds into the cache, and forgets those it no longer holds. */
+  async refresh(): Promise<void> {
+    if (!this.source) return;
+    const stored = await this.source.listApps();
+    const now = new Set(stored.map((a) => a.clientId.toLowerCase()));
+    for (const id of this.fromStore) if (!now.has(id)) this.remove(id);
+    this.fromStore.clear();
+    for (const app of stored) {
+      if (!this.has(app.clientId)) this.add(app);
+      this.fromStore.add(app.clientId.toLowerCase());
+    }
+  }
+
+  /** Makes sure `clientId` is in the cache if the store has it (one lookup, only on a miss). */
+  async ensure(clientId: string): Promise<void> {
+    if (!this.source || this.has(clientId) || clientId.length > 200) return;
+    const app = await this.source.findApp(clientId);
+    if (app && !this.has(app.clientId)) {
+      this.add(app);
+      this.fromStore.add(app.clientId.toLowerCase());
+    }
   }
 
   add(app: AppRegistration): void {

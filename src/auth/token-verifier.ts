@@ -114,6 +114,7 @@ export class TokenVerifier {
     const tid = String(payload.tid);
     const appid = String(payload.appid);
     if (payload.iss !== this.cloud.issuer(tid)) throw graphErrors.tokenInvalid({ reason: 'Invalid issuer.' });
+    await this.apps.ensure(appid);
     const app = this.apps.find(appid);
     if (!app || app.tenantId.toLowerCase() !== tid.toLowerCase()) {
       throw graphErrors.tokenInvalid({ reason: 'The application is not registered in this tenant.' });

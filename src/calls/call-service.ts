@@ -3,7 +3,8 @@ import type { Cloud } from '../auth/clouds.js';
 import { checkCreatePermission } from '../auth/permissions.js';
 import type { Clock } from '../clock/clock.js';
 import { graphErrors } from '../errors/graph-errors.js';
-import type { CallStore } from '../store/call-store.js';
+import type { CallsPort } from '../store/calls-port.js';
+import type { Refusal } from '../store/results.js';
 import type { CallObserver, ChangeType } from './call-events.js';
 import { newCallId } from './call-ids.js';
 import {
@@ -42,6 +43,14 @@ export interface AppIdentity extends CallOwner {
 const BATCH = 1000;
 
 /**
+ * The Graph error for a store's refusal: 404 if the call is not the owner's live call; 400 if
+ * it is, but not in the state the request needs (answer, reject, redirect: incoming).
+ */
+function refused(r: Refusal) {
+  return r.reason === 'wrongState' ? graphErrors.callNotIncoming({ state: r.state }) : graphErrors.callNotFound();
+}
+
+/**
  * An embedded store answers synchronously, so awaiting it never lets I/O in: between batches of
  * a mass expiry, step aside so requests keep being served.
  */
@@ -52,7 +61,7 @@ export class CallService {
   private readonly observers: CallObserver[] = [];
 
   constructor(
-    private readonly store: CallStore,
+    private readonly store: CallsPort,
     private readonly clock: Clock,
     readonly config: CallServiceConfig,
   ) {}
@@ -116,16 +125,16 @@ export class CallService {
 
   async keepAlive(owner: CallOwner, id: string): Promise<void> {
     const now = this.clock.now();
-    const ok = await this.store.keepAlive(id, owner, now, now + this.config.keepAliveTimeoutMs);
-    if (!ok) throw graphErrors.callNotFound();
+    const kept = await this.store.keepAlive(id, owner, now, now + this.config.keepAliveTimeoutMs);
+    if (!kept.ok) throw refused(kept);
   }
 
   /** The bot hangs up (DELETE). */
   async hangUp(owner: CallOwner, id: string): Promise<CallRecord> {
     const ended = await this.store.end(id, owner, this.clock.now(), APP_HANGUP_RESULT);
-    if (!ended) throw graphErrors.callNotFound();
-    this.emit(ended, 'deleted');
-    return ended;
+    if (!ended.ok) throw refused(ended);
+    this.emit(ended.value, 'deleted');
+    return ended.value;
   }
 
   /**
@@ -171,44 +180,38 @@ export class CallService {
       establishAt: now + this.config.establishDelayMs,
       resource,
     });
-    if (!answered) throw await this.notIncoming(owner, id);
-    this.emit(answered, 'updated');
+    if (!answered.ok) throw refused(answered);
+    this.emit(answered.value, 'updated');
   }
 
   async reject(owner: CallOwner, id: string, input: unknown): Promise<void> {
     const reason = validateReject(input);
     const ended = await this.store.end(id, owner, this.clock.now(), REJECT_RESULTS[reason], 'incoming');
-    if (!ended) throw await this.notIncoming(owner, id);
-    this.emit(ended, 'deleted');
+    if (!ended.ok) throw refused(ended);
+    this.emit(ended.value, 'deleted');
   }
 
   async redirect(owner: CallOwner, id: string, input: unknown): Promise<void> {
     validateRedirect(input);
     const ended = await this.store.end(id, owner, this.clock.now(), REDIRECTED_RESULT, 'incoming');
-    if (!ended) throw await this.notIncoming(owner, id);
-    this.emit(ended, 'deleted');
+    if (!ended.ok) throw refused(ended);
+    this.emit(ended.value, 'deleted');
   }
 
   /** Control API: the other party hangs up. */
   async remoteHangUp(id: string): Promise<CallRecord> {
     const ended = await this.store.end(id, null, this.clock.now(), REMOTE_HANGUP_RESULT);
-    if (!ended) throw graphErrors.callNotFound();
-    this.emit(ended, 'deleted');
-    return ended;
-  }
-
-  /** 404 if the call is not the owner's live call; 400 if it is, but no longer incoming. */
-  private async notIncoming(owner: CallOwner, id: string) {
-    const live = await this.store.findLive(id, owner, this.clock.now());
-    return live ? graphErrors.callNotIncoming({ state: live.state }) : graphErrors.callNotFound();
+    if (!ended.ok) throw refused(ended);
+    this.emit(ended.value, 'deleted');
+    return ended.value;
   }
 
   /** Control API: end a live call now, as if its keepAlive deadline had passed. */
   async expireNow(id: string): Promise<CallRecord> {
     const ended = await this.store.end(id, null, this.clock.now(), KEEPALIVE_TIMEOUT_RESULT);
-    if (!ended) throw graphErrors.callNotFound();
-    this.emit(ended, 'deleted');
-    return ended;
+    if (!ended.ok) throw refused(ended);
+    this.emit(ended.value, 'deleted');
+    return ended.value;
   }
 
   /**

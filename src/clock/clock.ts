@@ -13,9 +13,10 @@ export interface Clock {
   setTimer(at: number, fn: () => void): Timer;
   /**
    * Moves virtual time forward by `ms`; every timer that is now due runs, in time order.
-   * Throws a RangeError for a negative step or one past MAX_VIRTUAL_TIME.
+   * Throws a RangeError for a negative step or one past MAX_VIRTUAL_TIME. A clock kept in a
+   * shared store (SharedClock) resolves once the store took the step (and rejects instead).
    */
-  advance(ms: number): void;
+  advance(ms: number): void | Promise<void>;
   /** Virtual milliseconds per wall millisecond; 0 for a clock that only moves when told. */
   readonly scale: number;
 }
@@ -54,7 +55,7 @@ export function checkVirtualTime(t: number, what: string): void {
 }
 
 /** Throws unless moving `now` on by `ms` stays within MAX_VIRTUAL_TIME. */
-function checkAdvance(now: number, ms: number): void {
+export function checkAdvance(now: number, ms: number): void {
   if (!(ms >= 0) || !Number.isFinite(ms)) throw new RangeError(`cannot move time backwards or by a non-finite step (${ms} ms)`);
   if (now + ms > MAX_VIRTUAL_TIME) {
     throw new RangeError(`cannot move virtual time past ${new Date(MAX_VIRTUAL_TIME).toISOString()}, the latest callkeeper supports`);

@@ -107,6 +107,12 @@ export const graphErrors = {
     "An app with client id '{clientId}' is already registered.",
     'POST /_callkeeper/apps with a client id in use.',
   ),
+  tooManyApps: define(
+    409,
+    'Conflict',
+    'No more apps can be registered: the limit is {limit}.',
+    'POST /_callkeeper/apps when the store already holds the most run-time registrations allowed.',
+  ),
   invalidJson: define(
     400,
     'BadRequest',

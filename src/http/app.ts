@@ -24,8 +24,8 @@ import { registerMetrics } from '../metrics/metrics-routes.js';
 import type { NotificationDispatcher } from '../notifications/dispatcher.js';
 import type { NotificationSigner } from '../notifications/notification-signer.js';
 import type { BotActionStore } from '../store/bot-action-store.js';
-import type { CallStore } from '../store/call-store.js';
 import type { FaultStore } from '../store/fault-store.js';
+import type { Store } from '../store/store.js';
 import type { ThrottleStore } from '../store/throttle-store.js';
 import { registerDashboard } from '../ui/dashboard-routes.js';
 import type { EventHub } from '../ui/event-hub.js';
@@ -45,7 +45,7 @@ import { clientErrorResponder, diagnosticHeader, sendGraphError, setWireHeaders,
 
 export interface HttpDeps {
   clock: Clock;
-  store: CallStore;
+  store: Store;
   service: CallService;
   scheduler: DueScheduler;
   botActions: BotActionService;
@@ -189,7 +189,7 @@ export function buildHttpApp(deps: HttpDeps, opts: HttpOptions): FastifyInstance
 
   registerGraphRoutes(app, deps);
   registerAuthRoutes(app, deps);
-  registerControlRoutes(app, deps);
+  registerControlRoutes(app, { ...deps, instanceName: opts.instanceName });
   registerNotificationRoutes(app, deps);
   registerParticipantRoutes(app, deps);
   registerOperationRoutes(app, deps);

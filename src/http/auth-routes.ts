@@ -53,6 +53,8 @@ function registerAuthority(app: FastifyInstance, deps: AuthRouteDeps, cloud: Clo
     const scope = param('scope');
     if (!scope) return sendAadError(reply, aadErrors.missingParameter({ parameter: 'scope' }), clock);
     const tenant = req.params.tenant;
+    // An app registered on another instance sharing the store is looked up there.
+    await apps.ensure(clientId);
     if (!apps.hasTenant(tenant)) return sendAadError(reply, aadErrors.tenantNotFound({ tenant: tenant.slice(0, 100) }), clock);
     const registration = apps.find(clientId);
     if (!registration || registration.tenantId.toLowerCase() !== tenant.toLowerCase()) {

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import ms from 'ms';
 import { parseAppRegistration } from '../auth/app-config.js';
-import { registerApp } from '../auth/app-store.js';
+import { MAX_REGISTERED_APPS, registerApp } from '../auth/app-store.js';
 import type { AppRegistration, AppRegistry } from '../auth/apps.js';
 import type { TokenIssuer } from '../auth/token-issuer.js';
 import type { CallService } from '../calls/call-service.js';
@@ -9,13 +9,15 @@ import type { CallRecord } from '../calls/call-types.js';
 import type { DueScheduler } from '../calls/due-scheduler.js';
 import { type Clock, MAX_VIRTUAL_TIME } from '../clock/clock.js';
 import { graphErrors } from '../errors/graph-errors.js';
-import type { CallStore } from '../store/call-store.js';
+import type { Store } from '../store/store.js';
 import { type Req, resource } from './resource.js';
 import { iso } from './wire.js';
 
 export interface ControlRouteDeps {
   service: CallService;
-  store: CallStore;
+  store: Store;
+  /** Names this instance in health. */
+  instanceName: string;
   clock: Clock;
   scheduler: DueScheduler;
   /** Completes bot operations (prompts, recordings, transfers) due by the new time. */
@@ -98,7 +100,7 @@ function parseTokenExpiry(body: unknown, apps: AppRegistry): string | undefined 
 
 /** Control API for tests and people, outside Graph's namespace, behind the control guard (control-guard.ts). */
 export function registerControlRoutes(app: FastifyInstance, deps: ControlRouteDeps): void {
-  const { service, store, clock, scheduler, apps, issuer } = deps;
+  const { service, store, clock, scheduler, apps, issuer, instanceName } = deps;
   const base = '/_callkeeper';
 
   const clockState = () => ({ now: iso(clock.now()), epochMs: clock.now(), scale: clock.scale });
@@ -107,7 +109,14 @@ export function registerControlRoutes(app: FastifyInstance, deps: ControlRouteDe
     app,
     `${base}/health`,
     {
-      GET: async () => ({ status: 'ok', store: store.location, now: iso(clock.now()), calls: await store.counts() }),
+      GET: async () => ({
+        status: 'ok',
+        instance: instanceName,
+        store: store.location,
+        storeKind: store.kind,
+        now: iso(clock.now()),
+        calls: await store.counts(),
+      }),
     },
     { config: { controlPublic: true } },
   );
@@ -115,7 +124,7 @@ export function registerControlRoutes(app: FastifyInstance, deps: ControlRouteDe
   resource(app, `${base}/clock/advance`, {
     POST: async (req) => {
       const step = parseAdvance(req.body, clock.now());
-      clock.advance(step);
+      await clock.advance(step);
       // Whatever became due is ended before we answer, as if that time had really passed.
       await scheduler.runNow();
       await deps.operationScheduler?.runNow();
@@ -171,12 +180,14 @@ export function registerControlRoutes(app: FastifyInstance, deps: ControlRouteDe
   resource(app, `${base}/apps`, {
     POST: async (req, reply) => {
       const registration = parseAppRegistration(req.body ?? {}, 'app');
-      if (apps.has(registration.clientId)) throw graphErrors.appExists({ clientId: registration.clientId });
-      await registerApp(store, apps, registration);
+      const added = await registerApp(store, apps, registration);
+      if (added === 'exists') throw graphErrors.appExists({ clientId: registration.clientId });
+      if (added === 'limit') throw graphErrors.tooManyApps({ limit: String(MAX_REGISTERED_APPS) });
       return reply.code(201).send(describeApp(registration, `${req.protocol}://${req.host}`));
     },
     GET: async (req) => {
       const origin = `${req.protocol}://${req.host}`;
+      await apps.refresh();
       return { value: apps.list().map((a) => describeApp(a, origin)) };
     },
   });

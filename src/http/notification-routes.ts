@@ -5,13 +5,14 @@ import type { Clock } from '../clock/clock.js';
 import { graphErrors } from '../errors/graph-errors.js';
 import type { NotificationDispatcher } from '../notifications/dispatcher.js';
 import { NOTIFICATION_ISSUER, type NotificationSigner } from '../notifications/notification-signer.js';
-import type { CallStore, OutboxEntry } from '../store/call-store.js';
+import { renderNotifications } from '../notifications/render.js';
+import type { OutboxEntry, Store } from '../store/store.js';
 import { resource } from './resource.js';
 import { iso } from './wire.js';
 
 export interface NotificationRouteDeps {
   service: CallService;
-  store: CallStore;
+  store: Store;
   clock: Clock;
   apps: AppRegistry;
   notifier: NotificationDispatcher;
@@ -58,26 +59,33 @@ export function registerNotificationRoutes(app: FastifyInstance, deps: Notificat
       if (!Number.isInteger(top) || top < 1 || top > 1000) throw bad("'$top' must be a whole number from 1 to 1000.");
       const entries = await store.listDeliveries({ limit: top, ...(q.callId ? { callId: q.callId } : {}), ...(status ? { status } : {}) });
       return {
-        value: entries.map((e) => ({
-          seq: e.seq,
-          callId: e.callId,
-          callbackUri: e.callbackUri,
-          changeType: e.notification.changeType,
-          resourceUrl: `/communications/calls/${e.callId}${e.notification.resourcePath ?? ''}`,
-          state: e.notification.resourceData.state,
-          status: e.status,
-          createdDateTime: iso(e.createdAt),
-          nextAttemptDateTime: e.status === 'pending' ? iso(e.nextAttemptAt) : null,
-          deliveredDateTime: iso(e.deliveredAt),
-          attempts: e.attemptLog.map((a) => ({
-            attempt: a.attempt,
-            dateTime: iso(a.at),
-            statusCode: a.statusCode,
-            latencyMs: a.latencyMs,
-            error: a.error,
-            outcome: a.outcome,
-          })),
-        })),
+        value: entries.map((e) => {
+          const rendered = renderNotifications(e.fact);
+          const last = rendered.at(-1);
+          return {
+            seq: e.seq,
+            callId: e.callId,
+            callbackUri: e.callbackUri,
+            transition: e.fact.transition,
+            changeType: last?.changeType,
+            resourceUrl: `/communications/calls/${e.callId}${last?.resourcePath ?? ''}`,
+            state: last?.resourceData.state,
+            notifications: rendered.map((n) => ({ changeType: n.changeType, state: n.resourceData.state })),
+            status: e.status,
+            ...(e.deadReason ? { deadReason: e.deadReason } : {}),
+            createdDateTime: iso(e.createdAt),
+            nextAttemptDateTime: e.status === 'pending' ? iso(e.nextAttemptAt) : null,
+            deliveredDateTime: iso(e.deliveredAt),
+            attempts: e.attemptLog.map((a) => ({
+              attempt: a.attempt,
+              dateTime: iso(a.at),
+              statusCode: a.statusCode,
+              latencyMs: a.latencyMs,
+              error: a.error,
+              outcome: a.outcome,
+            })),
+          };
+        }),
       };
     },
   });

@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type Clock, safeIso } from '../clock/clock.js';
 import { errorBody, GraphError, graphErrors } from '../errors/graph-errors.js';
+import { StoreUnavailableError } from '../store/store-errors.js';
 import { sanitizeClientRequestId } from './request-context.js';
 
 /** An epoch-ms time as ISO 8601, or null: how the control API shows times. */
@@ -30,6 +31,7 @@ export function setWireHeaders(req: FastifyRequest, reply: FastifyReply, diagnos
 /** Maps anything thrown while handling a request to the Graph error to answer with. */
 export function toGraphError(err: unknown, bodyLimit: number): GraphError {
   if (err instanceof GraphError) return err;
+  if (err instanceof StoreUnavailableError) return graphErrors.unavailable();
   const e = err as { code?: string; statusCode?: number; message?: string };
   switch (e.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':

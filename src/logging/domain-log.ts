@@ -37,7 +37,7 @@ export class DomainLog implements CallObserver {
     const base = {
       callId: e.callId,
       seq: e.seq,
-      changeType: e.notification.changeType,
+      transition: e.fact.transition,
       callbackUri: e.callbackUri,
       attempt: a.attempt,
       statusCode: a.statusCode,

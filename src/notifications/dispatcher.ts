@@ -2,9 +2,10 @@ import { performance } from 'node:perf_hooks';
 import { Agent, request } from 'undici';
 import type { CallObserver } from '../calls/call-events.js';
 import type { Clock, Timer } from '../clock/clock.js';
-import type { CallStore, DeliveryAttempt, DeliveryOutcome, OutboxEntry } from '../store/call-store.js';
+import type { DeliveryAttempt, DeliveryOutcome, OutboxEntry, OutboxPort } from '../store/outbox-port.js';
 import { notificationHeaders } from './notification-headers.js';
 import type { NotificationSigner } from './notification-signer.js';
+import { renderNotifications } from './render.js';
 import { DEFAULT_RETRY, isRetryable, nextAttemptAt, type RetrySchedule } from './retry-schedule.js';
 
 export interface DispatcherOptions {
@@ -69,7 +70,8 @@ export class NotificationDispatcher implements CallObserver {
   private readonly hosts = new Map<string, HostQueue>();
   /** Bot origins whose notifications fail, already warned about (again after one succeeds). */
   private readonly failingOrigins = new Set<string>();
-  private readonly inFlight = new Set<number>();
+  /** Entries this instance is delivering or holding, by seq. */
+  private readonly inFlight = new Map<number, OutboxEntry>();
   private active = 0;
   private timer: Timer | undefined;
   private pumping = false;
@@ -77,6 +79,9 @@ export class NotificationDispatcher implements CallObserver {
   private stopped = true;
   private readonly settled = new Set<() => void>();
   private closed: Promise<void> | undefined;
+  /** The store's overflow counter when last looked at, and when (wall ms). */
+  private overflowSeen: number | undefined;
+  private overflowCheckedAt = 0;
   /**
    * Its own connection pool, not undici's global one: that one is shared with the process's
    * fetch, which callkeeper must leave as it found it.
@@ -86,7 +91,7 @@ export class NotificationDispatcher implements CallObserver {
   private readonly shutdown = new AbortController();
 
   constructor(
-    private readonly store: CallStore,
+    private readonly store: OutboxPort,
     private readonly clock: Clock,
     private readonly signer: NotificationSigner,
     private readonly log: Logger,
@@ -186,7 +191,13 @@ export class NotificationDispatcher implements CallObserver {
   }
 
   private enqueue(e: OutboxEntry): void {
-    if (this.inFlight.has(e.seq)) return;
+    const held = this.inFlight.get(e.seq);
+    if (held) {
+      // Claimed again while still ours (its lease ran out in virtual time, e.g. a clock advance
+      // during the request): the newer token is the one to finish with.
+      held.lease = Math.max(held.lease, e.lease);
+      return;
+    }
     let host: string;
     try {
       host = new URL(e.callbackUri).host;
@@ -199,7 +210,7 @@ export class NotificationDispatcher implements CallObserver {
       this.hosts.set(host, q);
     }
     if (q.waiting.length >= MAX_WAITING_PER_HOST) return;
-    this.inFlight.add(e.seq);
+    this.inFlight.set(e.seq, e);
     q.waiting.push(e);
     this.drain(host, q);
   }
@@ -251,16 +262,14 @@ export class NotificationDispatcher implements CallObserver {
       const token = await this.signer.tokenFor(e.owner.appId, e.owner.tenantId);
       const body = JSON.stringify({
         '@odata.type': '#microsoft.graph.commsNotifications',
-        value: [
-          {
-            '@odata.type': '#microsoft.graph.commsNotification',
-            changeType: e.notification.changeType,
-            resource: `/app/calls/${e.callId}${e.notification.resourcePath ?? ''}`,
-            resourceUrl: `/communications/calls/${e.callId}${e.notification.resourcePath ?? ''}`,
-            resourceData: e.notification.resourceList ?? e.notification.resourceData,
-            callbackUri: e.callbackUri,
-          },
-        ],
+        value: renderNotifications(e.fact).map((n) => ({
+          '@odata.type': '#microsoft.graph.commsNotification',
+          changeType: n.changeType,
+          resource: `/app/calls/${e.callId}${n.resourcePath ?? ''}`,
+          resourceUrl: `/communications/calls/${e.callId}${n.resourcePath ?? ''}`,
+          resourceData: n.resourceList ?? n.resourceData,
+          callbackUri: e.callbackUri,
+        })),
       });
       const res = await request(e.callbackUri, {
         method: 'POST',
@@ -299,7 +308,9 @@ export class NotificationDispatcher implements CallObserver {
       outcome: outcome.status === 'delivered' ? 'delivered' : outcome.status === 'dead' ? 'dead' : 'retry',
     };
     try {
-      await this.store.finishDelivery(e.seq, attempt, outcome);
+      // A stale lease (this claim ran out and another took the entry over, or the outbox bound
+      // dead-lettered it) changes nothing: the newer claim's outcome stands.
+      await this.store.finishDelivery(e.seq, e.lease, attempt, outcome);
       this.options.afterDelivery?.(e, attempt);
     } catch (err) {
       this.log.error({ err }, 'recording a delivery failed; it will be retried when its lease ends');
@@ -330,8 +341,28 @@ export class NotificationDispatcher implements CallObserver {
     );
   }
 
+  /**
+   * Says so in the log when the outbox bounds dead-lettered notifications (a bot that never
+   * answers); the count itself is the store's (outboxStats), for metrics. At most once a second.
+   */
+  private async checkOverflow(): Promise<void> {
+    const wall = Date.now();
+    if (wall - this.overflowCheckedAt < 1_000) return;
+    this.overflowCheckedAt = wall;
+    const { overflowed, pending } = await this.store.outboxStats();
+    if (this.overflowSeen !== undefined && overflowed > this.overflowSeen) {
+      (this.log.warn ?? this.log.error).call(
+        this.log,
+        { overflowed: overflowed - this.overflowSeen, total: overflowed, pending },
+        'outbox bound reached: the oldest undelivered notifications were dead-lettered',
+      );
+    }
+    this.overflowSeen = overflowed;
+  }
+
   private async armTimer(): Promise<void> {
     if (this.stopped) return;
+    await this.checkOverflow();
     const next = await this.store.nextDeliveryAt();
     const poll = this.clock.scale > 0 ? this.clock.now() + this.options.pollWallMs * this.clock.scale : Number.POSITIVE_INFINITY;
     const at = Math.min(next ?? Number.POSITIVE_INFINITY, poll);

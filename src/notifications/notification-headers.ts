@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { OutboxEntry } from '../store/call-store.js';
+import type { OutboxEntry } from '../store/outbox-port.js';
+import { renderNotifications } from './render.js';
 
 /** What Graph's calling service sends as User-Agent on notifications (seen in bot logs). */
 export const NOTIFICATION_USER_AGENT = 'Microsoft-Skype/3.0,(Calling/1.0)';
@@ -20,7 +21,7 @@ export function guidOf(text: string): string {
  * id in `x-microsoft-skype-chain-id` when the notification shows it; Skype's User-Agent.
  */
 export function notificationHeaders(e: OutboxEntry, token: string): Record<string, string> {
-  const data = e.notification.resourceData as Record<string, unknown> | undefined;
+  const data = renderNotifications(e.fact)[0]?.resourceData as Record<string, unknown> | undefined;
   const chainId = typeof data?.callChainId === 'string' ? data.callChainId : undefined;
   return {
     'content-type': 'application/json',

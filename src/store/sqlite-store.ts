@@ -1,24 +1,33 @@
-import { statSync } from 'node:fs';
+import { EventEmitter } from 'node:events';
+import { mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { type CallNotification, notificationsFor } from '../calls/call-notifications.js';
+import type { AppRegistration } from '../auth/apps.js';
+import type { CallNotification } from '../calls/call-notifications.js';
 import type { CallOwner, CallRecord, CallState, ResultInfo } from '../calls/call-types.js';
+import { advanceStep, initClockStep } from '../clock/clock-math.js';
+import type { AddAppResult } from './apps-port.js';
+import type { Answer, ExpiryResults, ListPage, ListQuery, NewCall, NextDue } from './calls-port.js';
+import type { ClockState, StoreChange } from './clock-port.js';
 import {
-  type Answer,
-  type CallStore,
+  type CallSnapshot,
+  DEFAULT_OUTBOX_BOUNDS,
   type DeliveryAttempt,
   type DeliveryOutcome,
   type DeliveryQuery,
-  DuplicateCallError,
-  type ExpiryResults,
-  type ListPage,
-  type ListQuery,
-  type NewCall,
-  type NextDue,
+  type FinishResult,
+  type OutboxBounds,
   type OutboxEntry,
-} from './call-store.js';
-import { ensurePrivateFile, preparePrivateDataDir, privateDatabaseFiles } from './private-files.js';
+  type OutboxFact,
+  type OutboxStats,
+  type Transition,
+} from './outbox-port.js';
+import { notFound, ok, type WriteResult, wrongState } from './results.js';
 import { SqliteCheckpointer } from './sqlite-checkpointer.js';
+import { acquireDataDirLock } from './sqlite-lock.js';
+import { SCHEMA, SCHEMA_VERSION } from './sqlite-schema.js';
+import type { Store } from './store.js';
+import { DuplicateCallError, StoreUnavailableError } from './store-errors.js';
 
 interface Row {
   rid: number;
@@ -44,9 +53,9 @@ interface OutboxRow {
   app_id: string;
   tenant_id: string;
   callback_uri: string;
-  change_type: string;
-  resource_data: string;
-  resource_path: string;
+  transition: string;
+  result: string | null;
+  snapshot: string;
   created_at: number;
   status: string;
   attempts: number;
@@ -54,6 +63,8 @@ interface OutboxRow {
   last_status: number | null;
   last_error: string | null;
   delivered_at: number | null;
+  lease: number;
+  dead_reason: string | null;
 }
 
 interface AttemptRow {
@@ -66,60 +77,14 @@ interface AttemptRow {
   outcome: string;
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS calls (
-  rid INTEGER PRIMARY KEY,
-  id TEXT NOT NULL UNIQUE,
-  app_id TEXT NOT NULL,
-  tenant_id TEXT NOT NULL,
-  state TEXT NOT NULL,
-  direction TEXT NOT NULL,
-  created_at INTEGER NOT NULL,
-  last_keepalive_at INTEGER,
-  deadline INTEGER,
-  check_at INTEGER,
-  establish_at INTEGER,
-  ended_at INTEGER,
-  result_code INTEGER,
-  result_subcode INTEGER,
-  result_message TEXT,
-  resource TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS calls_by_check ON calls(check_at) WHERE check_at IS NOT NULL;
-CREATE INDEX IF NOT EXISTS calls_by_establish ON calls(establish_at) WHERE establish_at IS NOT NULL;
-CREATE INDEX IF NOT EXISTS calls_by_ended ON calls(ended_at) WHERE ended_at IS NOT NULL;
-CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS outbox (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  call_id TEXT NOT NULL,
-  app_id TEXT NOT NULL,
-  tenant_id TEXT NOT NULL,
-  callback_uri TEXT NOT NULL,
-  change_type TEXT NOT NULL,
-  resource_data TEXT NOT NULL,
-  resource_path TEXT NOT NULL DEFAULT '',
-  created_at INTEGER NOT NULL,
-  status TEXT NOT NULL DEFAULT 'pending',
-  attempts INTEGER NOT NULL DEFAULT 0,
-  next_attempt_at INTEGER,
-  last_status INTEGER,
-  last_error TEXT,
-  delivered_at INTEGER
-);
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox(next_attempt_at) WHERE status = 'pending' AND next_attempt_at IS NOT NULL;
-CREATE INDEX IF NOT EXISTS outbox_pending_by_call ON outbox(call_id, seq) WHERE status = 'pending';
-CREATE INDEX IF NOT EXISTS outbox_by_call ON outbox(call_id, seq);
-CREATE TABLE IF NOT EXISTS delivery_attempts (
-  seq INTEGER NOT NULL,
-  attempt INTEGER NOT NULL,
-  at INTEGER NOT NULL,
-  status_code INTEGER,
-  latency_ms REAL NOT NULL,
-  error TEXT,
-  outcome TEXT NOT NULL,
-  PRIMARY KEY (seq, attempt)
-);
-`;
+interface ClockRow {
+  wall_origin: number;
+  virtual_origin: number;
+  scale: number;
+  offset_ms: number;
+  floor: number;
+  version: number;
+}
 
 /** Largest WAL (bytes) before the writer completes a checkpoint itself. */
 const WAL_LIMIT = 64 * 1024 * 1024;
@@ -128,11 +93,8 @@ const COLUMNS =
   'rid, id, app_id, tenant_id, state, direction, created_at, last_keepalive_at, deadline, establish_at, ended_at, result_code, result_subcode, result_message, resource';
 const END_SET = `state = 'terminated', deadline = NULL, check_at = NULL, establish_at = NULL`;
 
-/**
- * Bumped when the schema changes incompatibly. Pre-release stores of another version are
- * refused with a clear message rather than migrated.
- */
-const SCHEMA_VERSION = 5;
+/** Change feeds of on-disk stores, by file: two handles on one file in one process hear each other. */
+const feeds = new Map<string, { emitter: EventEmitter; users: number }>();
 
 function toRecord(r: Row): CallRecord {
   return {
@@ -150,18 +112,22 @@ function toRecord(r: Row): CallRecord {
   };
 }
 
+function toFact(r: OutboxRow): OutboxFact {
+  if (r.transition === 'notification') return { transition: 'notification', notification: JSON.parse(r.snapshot) as CallNotification };
+  return {
+    transition: r.transition as Transition,
+    result: r.result === null ? null : (JSON.parse(r.result) as ResultInfo),
+    snapshot: JSON.parse(r.snapshot) as CallSnapshot,
+  };
+}
+
 function toEntry(r: OutboxRow): OutboxEntry {
-  const data = JSON.parse(r.resource_data) as Record<string, unknown> | Record<string, unknown>[];
-  const notification: CallNotification = Array.isArray(data)
-    ? { changeType: r.change_type as CallNotification['changeType'], resourceData: {}, resourceList: data }
-    : { changeType: r.change_type as CallNotification['changeType'], resourceData: data };
-  if (r.resource_path) notification.resourcePath = r.resource_path;
   return {
     seq: r.seq,
     callId: r.call_id,
     owner: { appId: r.app_id, tenantId: r.tenant_id },
     callbackUri: r.callback_uri,
-    notification,
+    fact: toFact(r),
     createdAt: r.created_at,
     status: r.status as OutboxEntry['status'],
     attempts: r.attempts,
@@ -169,40 +135,82 @@ function toEntry(r: OutboxRow): OutboxEntry {
     lastStatusCode: r.last_status,
     lastError: r.last_error,
     deliveredAt: r.delivered_at,
+    lease: r.lease,
+    deadReason: r.dead_reason === 'overflow' ? 'overflow' : null,
   };
+}
+
+function toClock(r: ClockRow): ClockState {
+  return {
+    wallOrigin: r.wall_origin,
+    virtualOrigin: r.virtual_origin,
+    scale: r.scale,
+    offset: r.offset_ms,
+    floor: r.floor,
+    version: r.version,
+  };
+}
+
+/** SQLite's errors that mean "cannot use the database now", not "this request is wrong". */
+function unavailable(err: unknown): StoreUnavailableError | undefined {
+  const e = err as { code?: string; message?: string };
+  if (typeof e.code === 'string' && e.code.startsWith('SQLITE_') && !e.code.startsWith('SQLITE_CONSTRAINT'))
+    return new StoreUnavailableError(`the SQLite store failed: ${e.message ?? e.code}`, err);
+  if (err instanceof TypeError && /database connection is not open/.test(e.message ?? ''))
+    return new StoreUnavailableError('the SQLite store is closed', err);
+  return undefined;
 }
 
 export interface SqliteStoreOptions {
   /** Directory for callkeeper.db; omit for an in-memory database. */
   dataDir?: string;
+  /**
+   * Refuse to open a directory another store holds (default true): see sqlite-lock.ts. Only
+   * tests that open a second connection on purpose turn it off.
+   */
+  singleWriter?: boolean;
+  /** Bounds on undelivered notifications (DEFAULT_OUTBOX_BOUNDS). */
+  outboxBounds?: OutboxBounds;
 }
 
 /**
  * The embedded store. better-sqlite3 is synchronous; each method runs one statement or one
  * transaction and resolves after it committed. WAL with synchronous=NORMAL: a commit is in
  * the WAL file (the OS has it) before the method returns, so killing the process loses
- * nothing acknowledged; only a power loss could lose the last transactions.
+ * nothing acknowledged; only a power loss could lose the last transactions. One server per
+ * data directory (a lock file); several instances share state through the Redis store.
  */
-export class SqliteCallStore implements CallStore {
+export class SqliteStore implements Store {
   readonly location: string;
+  readonly kind = 'sqlite';
   private readonly db: Database.Database;
   private readonly stmts;
   private readonly tx;
-  private readonly enqueueAll: (call: Pick<CallRecord, 'id' | 'owner' | 'resource'>, notifications: CallNotification[], at: number) => void;
   private readonly checkpointer: SqliteCheckpointer | undefined;
+  private readonly bounds: OutboxBounds;
+  private readonly feed: EventEmitter;
+  private readonly release: (() => void) | undefined;
+  private readonly enqueueNotifications: (
+    call: Pick<CallRecord, 'id' | 'owner' | 'resource'>,
+    notifications: CallNotification[],
+    at: number,
+  ) => void;
   private walPath: string | undefined;
   private writes = 0;
 
   constructor(options: SqliteStoreOptions = {}) {
+    this.bounds = options.outboxBounds ?? DEFAULT_OUTBOX_BOUNDS;
     if (options.dataDir) {
-      // It holds the signing key and app secrets: 0700 directory, 0600 files (docs/security.md).
-      preparePrivateDataDir(options.dataDir);
+      mkdirSync(options.dataDir, { recursive: true });
       this.location = resolve(join(options.dataDir, 'callkeeper.db'));
-      ensurePrivateFile(this.location);
-      this.db = new Database(this.location);
+      this.release = options.singleWriter === false ? undefined : acquireDataDirLock(resolve(options.dataDir));
+      try {
+        this.db = new Database(this.location);
+      } catch (err) {
+        this.release?.();
+        throw err;
+      }
       this.db.pragma('journal_mode = WAL');
-      // SQLite gives -wal and -shm the database file's mode; an older, wider pair is narrowed.
-      privateDatabaseFiles(this.location);
       this.db.pragma('synchronous = NORMAL');
       // Checkpoints happen in a worker (sqlite-checkpointer.ts), never inside a request's commit.
       this.db.pragma('wal_autocheckpoint = 0');
@@ -210,15 +218,26 @@ export class SqliteCallStore implements CallStore {
       this.db.pragma('cache_size = -65536');
       this.checkpointer = new SqliteCheckpointer(this.location);
       this.walPath = `${this.location}-wal`;
+      let shared = feeds.get(this.location);
+      if (!shared) {
+        shared = { emitter: new EventEmitter(), users: 0 };
+        shared.emitter.setMaxListeners(0);
+        feeds.set(this.location, shared);
+      }
+      shared.users++;
+      this.feed = shared.emitter;
     } else {
       this.location = 'memory';
       this.db = new Database(':memory:');
+      this.feed = new EventEmitter();
+      this.feed.setMaxListeners(0);
     }
     this.db.pragma('busy_timeout = 5000');
     const version = this.db.pragma('user_version', { simple: true }) as number;
     const fresh = this.db.prepare(`SELECT count(*) FROM sqlite_master WHERE name = 'calls'`).pluck().get() === 0;
     if (!fresh && version !== SCHEMA_VERSION) {
       this.db.close();
+      this.release?.();
       throw new Error(
         `${this.location} was written by another version of callkeeper (schema ${version}, this one reads ${SCHEMA_VERSION}); start with an empty --data directory`,
       );
@@ -232,6 +251,9 @@ export class SqliteCallStore implements CallStore {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       findLive: db.prepare(`SELECT ${COLUMNS} FROM calls WHERE id = ? AND app_id = ? AND tenant_id = ? AND deadline > ?`),
+      findLiveAny: db.prepare(
+        `SELECT state FROM calls WHERE id = :id AND deadline > :now AND (:appId IS NULL OR (app_id = :appId AND tenant_id = :tenantId))`,
+      ),
       get: db.prepare(`SELECT ${COLUMNS} FROM calls WHERE id = ?`),
       keepAlive: db.prepare(
         `UPDATE calls SET last_keepalive_at = ?, deadline = ?
@@ -274,36 +296,47 @@ export class SqliteCallStore implements CallStore {
       minEstablish: db.prepare('SELECT min(establish_at) AS t FROM calls WHERE establish_at IS NOT NULL').pluck(),
       minEnded: db.prepare('SELECT min(ended_at) AS t FROM calls WHERE ended_at IS NOT NULL').pluck(),
       purge: db.prepare('DELETE FROM calls WHERE rid IN (SELECT rid FROM calls WHERE ended_at <= ? ORDER BY ended_at LIMIT ?)'),
-      purgeAttempts: db.prepare(
-        `DELETE FROM delivery_attempts WHERE seq IN (SELECT seq FROM outbox WHERE status != 'pending' AND created_at <= ? LIMIT ?)`,
-      ),
-      purgeOutbox: db.prepare(
-        `DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE status != 'pending' AND created_at <= ? LIMIT ?)`,
-      ),
+      // Both go through outbox_finished (created_at of delivered and dead entries): a purge
+      // reads what it deletes, not the whole outbox.
+      finishedBefore: db
+        .prepare(`SELECT seq FROM outbox WHERE status != 'pending' AND created_at <= ? ORDER BY created_at LIMIT ?`)
+        .pluck(),
+      purgeAttempts: db.prepare('DELETE FROM delivery_attempts WHERE seq = ?'),
+      purgeOutbox: db.prepare('DELETE FROM outbox WHERE seq = ?'),
       countActive: db.prepare('SELECT count(*) FROM calls WHERE check_at IS NOT NULL').pluck(),
       countEnded: db.prepare('SELECT count(*) FROM calls WHERE ended_at IS NOT NULL').pluck(),
-      outboxDepth: db.prepare(`SELECT count(*) FROM outbox WHERE status = 'pending'`).pluck(),
       getSetting: db.prepare('SELECT value FROM settings WHERE key = ?').pluck(),
       initSetting: db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING'),
       putSetting: db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
-      // Only the head of a call's line (its oldest pending notification) has a next_attempt_at;
+      // Only the head of a call's line (its oldest pending entry) has a next_attempt_at;
       // the rest wait with NULL until it is done. So "what is due" is one index range scan.
       hasPending: db.prepare(`SELECT 1 FROM outbox WHERE call_id = ? AND status = 'pending' LIMIT 1`).pluck(),
+      pendingOfCall: db.prepare(`SELECT count(*) FROM outbox WHERE call_id = ? AND status = 'pending'`).pluck(),
+      oldestPendingOfCall: db.prepare(`SELECT min(seq) FROM outbox WHERE call_id = ? AND status = 'pending'`).pluck(),
+      oldestPending: db.prepare(`SELECT min(seq) FROM outbox WHERE status = 'pending'`).pluck(),
       enqueue: db.prepare(
-        `INSERT INTO outbox (call_id, app_id, tenant_id, callback_uri, change_type, resource_data, resource_path, created_at, next_attempt_at)
+        `INSERT INTO outbox (call_id, app_id, tenant_id, callback_uri, transition, result, snapshot, created_at, next_attempt_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
+      overflow: db.prepare(
+        `UPDATE outbox SET status = 'dead', dead_reason = 'overflow', next_attempt_at = NULL, lease = lease + 1
+         WHERE seq = ? AND status = 'pending' RETURNING call_id`,
+      ),
+      stats: db.prepare('SELECT pending, overflowed FROM outbox_stats WHERE id = 1'),
+      addPending: db.prepare('UPDATE outbox_stats SET pending = pending + ?, overflowed = overflowed + ? WHERE id = 1'),
       claimable: db.prepare(
-        `SELECT * FROM outbox WHERE status = 'pending' AND next_attempt_at IS NOT NULL AND next_attempt_at <= :now
+        `SELECT seq FROM outbox WHERE status = 'pending' AND next_attempt_at IS NOT NULL AND next_attempt_at <= :now
          ORDER BY next_attempt_at, seq LIMIT :limit`,
       ),
       // A lease is a postponement: the entry is not due again until the claimer's time is up.
-      lease: db.prepare('UPDATE outbox SET next_attempt_at = ? WHERE seq = ?'),
+      // Each claim bumps the entry's fencing token.
+      lease: db.prepare('UPDATE outbox SET next_attempt_at = ?, lease = lease + 1 WHERE seq = ? RETURNING *'),
       finish: db.prepare(
         `UPDATE outbox SET status = :status, attempts = attempts + 1, next_attempt_at = :next,
            last_status = :statusCode, last_error = :error, delivered_at = :deliveredAt
-         WHERE seq = :seq RETURNING call_id`,
+         WHERE seq = :seq AND lease = :lease AND status = 'pending' RETURNING call_id`,
       ),
+      exists: db.prepare('SELECT 1 FROM outbox WHERE seq = ?').pluck(),
       promote: db.prepare(
         `UPDATE outbox SET next_attempt_at = :now
          WHERE seq = (SELECT min(seq) FROM outbox WHERE call_id = :callId AND status = 'pending') AND next_attempt_at IS NULL`,
@@ -313,27 +346,68 @@ export class SqliteCallStore implements CallStore {
       ),
       nextDelivery: db.prepare(`SELECT min(next_attempt_at) FROM outbox WHERE status = 'pending' AND next_attempt_at IS NOT NULL`).pluck(),
       attemptsOf: db.prepare('SELECT * FROM delivery_attempts WHERE seq = ? ORDER BY attempt'),
+      readClock: db.prepare('SELECT * FROM clock WHERE id = 1'),
+      writeClock: db.prepare(
+        `INSERT INTO clock (id, wall_origin, virtual_origin, scale, offset_ms, floor, version)
+         VALUES (1, :wallOrigin, :virtualOrigin, :scale, :offset, :floor, :version)
+         ON CONFLICT(id) DO UPDATE SET wall_origin = excluded.wall_origin, virtual_origin = excluded.virtual_origin,
+           scale = excluded.scale, offset_ms = excluded.offset_ms, floor = excluded.floor, version = excluded.version`,
+      ),
+      addApp: db.prepare(
+        `INSERT INTO apps (client_id, registration) SELECT ?, ? WHERE (SELECT count(*) FROM apps) < ? ON CONFLICT(client_id) DO NOTHING`,
+      ),
+      appExists: db.prepare('SELECT 1 FROM apps WHERE client_id = ?').pluck(),
+      findApp: db.prepare('SELECT registration FROM apps WHERE client_id = ?').pluck(),
+      listApps: db.prepare('SELECT registration FROM apps ORDER BY seq').pluck(),
     };
-    const enqueueAll = (call: Pick<CallRecord, 'id' | 'owner' | 'resource'>, notifications: CallNotification[], at: number) => {
+    /** Dead-letters one pending entry to keep the outbox within its bounds. */
+    const overflow = (seq: number, at: number) => {
+      const row = this.stmts.overflow.get(seq) as { call_id: string } | undefined;
+      if (!row) return;
+      this.stmts.addPending.run(-1, 1);
+      this.stmts.promote.run({ now: at, callId: row.call_id });
+    };
+    const enqueueFact = (call: Pick<CallRecord, 'id' | 'owner' | 'resource'>, fact: OutboxFact, at: number) => {
       const callbackUri = typeof call.resource.callbackUri === 'string' ? call.resource.callbackUri : '';
-      let head = this.stmts.hasPending.get(call.id) === undefined;
-      for (const n of notifications) {
-        const due = head ? at : null;
-        head = false;
-        this.stmts.enqueue.run(
-          call.id,
-          call.owner.appId,
-          call.owner.tenantId,
-          callbackUri,
-          n.changeType,
-          JSON.stringify(n.resourceList ?? n.resourceData),
-          n.resourcePath ?? '',
-          at,
-          due,
-        );
-      }
+      const head = this.stmts.hasPending.get(call.id) === undefined;
+      const isCall = fact.transition !== 'notification';
+      this.stmts.enqueue.run(
+        call.id,
+        call.owner.appId,
+        call.owner.tenantId,
+        callbackUri,
+        fact.transition,
+        isCall && fact.result !== null ? JSON.stringify(fact.result) : null,
+        JSON.stringify(isCall ? fact.snapshot : fact.notification),
+        at,
+        head ? at : null,
+      );
+      this.stmts.addPending.run(1, 0);
+      if (!head && (this.stmts.pendingOfCall.get(call.id) as number) > this.bounds.perCall)
+        overflow(this.stmts.oldestPendingOfCall.get(call.id) as number, at);
+      const { pending } = this.stmts.stats.get() as { pending: number };
+      if (pending > this.bounds.total) overflow(this.stmts.oldestPending.get() as number, at);
     };
-    this.enqueueAll = enqueueAll;
+    const enqueue = (call: CallRecord, transition: Transition, result: ResultInfo | null, at: number) =>
+      enqueueFact(
+        call,
+        {
+          transition,
+          result,
+          snapshot: { id: call.id, owner: call.owner, direction: call.direction, state: call.state, resource: call.resource },
+        },
+        at,
+      );
+    this.enqueueNotifications = (call, notifications, at) => {
+      for (const notification of notifications) enqueueFact(call, { transition: 'notification', notification }, at);
+    };
+    /** Why a conditional write on a call matched nothing, read in the same transaction. */
+    const refusal = (id: string, owner: CallOwner | null, now: number) => {
+      const live = this.stmts.findLiveAny.get({ id, now, appId: owner?.appId ?? null, tenantId: owner?.tenantId ?? null }) as
+        | { state: CallState }
+        | undefined;
+      return live ? wrongState(live.state) : notFound;
+    };
     this.tx = {
       create: db.transaction((call: NewCall) => {
         this.stmts.insert.run(
@@ -349,56 +423,84 @@ export class SqliteCallStore implements CallStore {
           JSON.stringify(call.resource),
         );
         const record: CallRecord = { ...call, lastKeepAliveAt: null, endedAt: null, resultInfo: null };
-        enqueueAll(record, notificationsFor.created(record), call.createdAt);
+        enqueue(record, 'created', null, call.createdAt);
       }),
-      end: db.transaction((params: Record<string, string | number | null>, now: number, result: ResultInfo) => {
+      end: db.transaction((params: Record<string, string | number | null>, now: number, result: ResultInfo): WriteResult<CallRecord> => {
         const row = this.stmts.end.get(params) as Row | undefined;
-        if (!row) return undefined;
+        if (!row) {
+          const owner = params.appId === null ? null : { appId: String(params.appId), tenantId: String(params.tenantId) };
+          return refusal(String(params.id), owner, now);
+        }
         const call = toRecord(row);
-        enqueueAll(call, notificationsFor.ended(call, result), now);
-        return call;
+        enqueue(call, 'ended', result, now);
+        return ok(call);
       }),
-      answer: db.transaction((params: Record<string, string | number>, now: number) => {
+      answer: db.transaction((params: Record<string, string | number>, now: number): WriteResult<CallRecord> => {
         const row = this.stmts.answer.get(params) as Row | undefined;
-        if (!row) return undefined;
+        if (!row) return refusal(String(params.id), { appId: String(params.appId), tenantId: String(params.tenantId) }, now);
         const call = toRecord(row);
-        enqueueAll(call, notificationsFor.answered(call), now);
-        return call;
+        enqueue(call, 'answered', null, now);
+        return ok(call);
       }),
       expireDue: db.transaction((params: Record<string, string | number>) => {
         while (this.stmts.recheck.run({ now: params.now, limit: 10_000 }).changes === 10_000);
         const calls = (this.stmts.expireDue.all(params) as Row[]).map(toRecord).sort((a, b) => (a.endedAt ?? 0) - (b.endedAt ?? 0));
-        for (const c of calls)
-          enqueueAll(c, notificationsFor.ended(c, c.resultInfo ?? { code: 0, subcode: 0, message: '' }), c.endedAt ?? 0);
+        for (const c of calls) enqueue(c, 'ended', c.resultInfo, c.endedAt ?? 0);
         return calls;
       }),
       establishDue: db.transaction((now: number, limit: number) => {
         const calls = (this.stmts.establishDue.all(now, limit) as Row[]).map(toRecord);
-        for (const c of calls) enqueueAll(c, notificationsFor.established(c), now);
+        for (const c of calls) enqueue(c, 'established', null, now);
         return calls;
       }),
       claim: db.transaction((now: number, limit: number, leaseUntil: number) => {
-        const rows = this.stmts.claimable.all({ now, limit }) as OutboxRow[];
-        for (const r of rows) this.stmts.lease.run(leaseUntil, r.seq);
-        return rows.map(toEntry);
+        const seqs = this.stmts.claimable.all({ now, limit }) as { seq: number }[];
+        return seqs.map((r) => toEntry(this.stmts.lease.get(leaseUntil, r.seq) as OutboxRow));
       }),
-      finish: db.transaction((seq: number, a: DeliveryAttempt, outcome: DeliveryOutcome) => {
-        this.stmts.recordAttempt.run(seq, a.attempt, a.at, a.statusCode, a.latencyMs, a.error, a.outcome);
+      finish: db.transaction((seq: number, lease: number, a: DeliveryAttempt, outcome: DeliveryOutcome): FinishResult => {
         const done = this.stmts.finish.get({
           seq,
+          lease,
           status: outcome.status,
           next: outcome.status === 'pending' ? outcome.nextAttemptAt : null,
           statusCode: a.statusCode,
           error: a.error,
           deliveredAt: outcome.status === 'delivered' ? a.at : null,
         }) as { call_id: string } | undefined;
-        // Its call's next notification, if any, is now at the head of the line.
-        if (done && outcome.status !== 'pending') this.stmts.promote.run({ now: a.at, callId: done.call_id });
+        if (!done) return { ok: false, reason: this.stmts.exists.get(seq) === undefined ? 'notFound' : 'staleLease' };
+        this.stmts.recordAttempt.run(seq, a.attempt, a.at, a.statusCode, a.latencyMs, a.error, a.outcome);
+        if (outcome.status !== 'pending') {
+          this.stmts.addPending.run(-1, 0);
+          // Its call's next entry, if any, is now at the head of the line.
+          this.stmts.promote.run({ now: a.at, callId: done.call_id });
+        }
+        return { ok: true };
       }),
       purge: db.transaction((before: number, limit: number) => {
-        this.stmts.purgeAttempts.run(before, limit);
-        this.stmts.purgeOutbox.run(before, limit);
+        for (const seq of this.stmts.finishedBefore.all(before, limit) as number[]) {
+          this.stmts.purgeAttempts.run(seq);
+          this.stmts.purgeOutbox.run(seq);
+        }
         return this.stmts.purge.run(before, limit).changes;
+      }),
+      initClock: db.transaction((proposed: ClockState, wallNow: number) => {
+        const row = this.stmts.readClock.get() as ClockRow | undefined;
+        const next = initClockStep(row && toClock(row), proposed, wallNow);
+        this.stmts.writeClock.run(next);
+        return next;
+      }),
+      advanceClock: db.transaction((ms: number, wallNow: number) => {
+        const row = this.stmts.readClock.get() as ClockRow | undefined;
+        if (!row) throw new Error('the clock was never initialised (initClock)');
+        const next = advanceStep(toClock(row), ms, wallNow);
+        this.stmts.writeClock.run(next);
+        return next;
+      }),
+      addApp: db.transaction((app: AppRegistration, maxApps: number): AddAppResult => {
+        const key = app.clientId.toLowerCase();
+        if (this.stmts.appExists.get(key) !== undefined) return { ok: false, reason: 'exists' };
+        if (this.stmts.addApp.run(key, JSON.stringify(app), maxApps).changes === 0) return { ok: false, reason: 'limit' };
+        return { ok: true };
       }),
     };
   }
@@ -413,37 +515,55 @@ export class SqliteCallStore implements CallStore {
   }
 
   /**
-   * Queues notifications for a call behind those already pending for it; synchronous, so a
-   * caller inside a transaction on `database` commits them with its own change.
+   * Queues notifications the domain rendered (bot actions) for a call, behind those already
+   * pending for it, within the outbox bounds; synchronous, so a caller inside a transaction on
+   * `database` commits them with its own change.
    */
   enqueueWithin(call: Pick<CallRecord, 'id' | 'owner' | 'resource'>, notifications: CallNotification[], at: number): void {
-    this.enqueueAll(call, notifications, at);
+    this.enqueueNotifications(call, notifications, at);
   }
 
-  async create(call: NewCall): Promise<void> {
+  /** Runs one store step, turning "cannot use the database" into StoreUnavailableError. */
+  private run<T>(step: () => T): Promise<T> {
     try {
-      this.tx.create(call);
-      this.wrote();
+      return Promise.resolve(step());
     } catch (err) {
-      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new DuplicateCallError(call.id);
-      throw err;
+      return Promise.reject(unavailable(err) ?? err);
     }
   }
 
-  async findLive(id: string, owner: CallOwner, now: number): Promise<CallRecord | undefined> {
-    const row = this.stmts.findLive.get(id, owner.appId, owner.tenantId, now) as Row | undefined;
-    return row && toRecord(row);
+  create(call: NewCall): Promise<void> {
+    return this.run(() => {
+      try {
+        this.tx.create(call);
+      } catch (err) {
+        if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new DuplicateCallError(call.id);
+        throw err;
+      }
+      this.wrote();
+    });
   }
 
-  async get(id: string): Promise<CallRecord | undefined> {
-    const row = this.stmts.get.get(id) as Row | undefined;
-    return row && toRecord(row);
+  findLive(id: string, owner: CallOwner, now: number): Promise<CallRecord | undefined> {
+    return this.run(() => {
+      const row = this.stmts.findLive.get(id, owner.appId, owner.tenantId, now) as Row | undefined;
+      return row && toRecord(row);
+    });
   }
 
-  async keepAlive(id: string, owner: CallOwner, now: number, deadline: number): Promise<boolean> {
-    const ok = this.stmts.keepAlive.run(now, deadline, id, owner.appId, owner.tenantId, now).changes === 1;
-    this.wrote();
-    return ok;
+  get(id: string): Promise<CallRecord | undefined> {
+    return this.run(() => {
+      const row = this.stmts.get.get(id) as Row | undefined;
+      return row && toRecord(row);
+    });
+  }
+
+  keepAlive(id: string, owner: CallOwner, now: number, deadline: number): Promise<WriteResult<undefined>> {
+    return this.run(() => {
+      const changed = this.stmts.keepAlive.run(now, deadline, id, owner.appId, owner.tenantId, now).changes === 1;
+      this.wrote();
+      return changed ? ok(undefined) : notFound;
+    });
   }
 
   /**
@@ -461,165 +581,263 @@ export class SqliteCallStore implements CallStore {
     }
   }
 
-  async end(id: string, owner: CallOwner | null, now: number, result: ResultInfo, onlyState?: CallState): Promise<CallRecord | undefined> {
-    return this.tx.end(
-      {
-        id,
+  end(id: string, owner: CallOwner | null, now: number, result: ResultInfo, onlyState?: CallState): Promise<WriteResult<CallRecord>> {
+    return this.run(() =>
+      this.tx.end(
+        {
+          id,
+          now,
+          code: result.code,
+          subcode: result.subcode,
+          message: result.message,
+          appId: owner?.appId ?? null,
+          tenantId: owner?.tenantId ?? null,
+          onlyState: onlyState ?? null,
+        },
         now,
-        code: result.code,
-        subcode: result.subcode,
-        message: result.message,
-        appId: owner?.appId ?? null,
-        tenantId: owner?.tenantId ?? null,
-        onlyState: onlyState ?? null,
-      },
-      now,
-      result,
+        result,
+      ),
     );
   }
 
-  async answer(id: string, owner: CallOwner, now: number, answer: Answer): Promise<CallRecord | undefined> {
-    return this.tx.answer(
-      {
-        id,
+  answer(id: string, owner: CallOwner, now: number, answer: Answer): Promise<WriteResult<CallRecord>> {
+    return this.run(() =>
+      this.tx.answer(
+        {
+          id,
+          now,
+          appId: owner.appId,
+          tenantId: owner.tenantId,
+          deadline: answer.deadline,
+          establishAt: answer.establishAt,
+          patch: JSON.stringify(answer.resource),
+        },
         now,
-        appId: owner.appId,
-        tenantId: owner.tenantId,
-        deadline: answer.deadline,
-        establishAt: answer.establishAt,
-        patch: JSON.stringify(answer.resource),
-      },
-      now,
+      ),
     );
   }
 
-  async expireDue(now: number, limit: number, results: ExpiryResults): Promise<CallRecord[]> {
+  expireDue(now: number, limit: number, results: ExpiryResults): Promise<CallRecord[]> {
     const { keepAlive: k, unanswered: u } = results;
-    return this.tx.expireDue({
-      now,
-      limit,
-      kCode: k.code,
-      kSubcode: k.subcode,
-      kMessage: k.message,
-      uCode: u.code,
-      uSubcode: u.subcode,
-      uMessage: u.message,
+    return this.run(() =>
+      this.tx.expireDue({
+        now,
+        limit,
+        kCode: k.code,
+        kSubcode: k.subcode,
+        kMessage: k.message,
+        uCode: u.code,
+        uSubcode: u.subcode,
+        uMessage: u.message,
+      }),
+    );
+  }
+
+  establishDue(now: number, limit: number): Promise<CallRecord[]> {
+    return this.run(() => {
+      this.wrote();
+      return this.tx.establishDue(now, limit);
     });
   }
 
-  async establishDue(now: number, limit: number): Promise<CallRecord[]> {
-    this.wrote();
-    return this.tx.establishDue(now, limit);
+  nextDue(): Promise<NextDue> {
+    return this.run(() => {
+      const out: NextDue = {};
+      const d = this.stmts.minDeadline.get() as number | null;
+      const e = this.stmts.minEstablish.get() as number | null;
+      const x = this.stmts.minEnded.get() as number | null;
+      if (d !== null) out.deadline = d;
+      if (e !== null) out.establishAt = e;
+      if (x !== null) out.oldestEndedAt = x;
+      return out;
+    });
   }
 
-  async nextDue(): Promise<NextDue> {
-    const out: NextDue = {};
-    const d = this.stmts.minDeadline.get() as number | null;
-    const e = this.stmts.minEstablish.get() as number | null;
-    const x = this.stmts.minEnded.get() as number | null;
-    if (d !== null) out.deadline = d;
-    if (e !== null) out.establishAt = e;
-    if (x !== null) out.oldestEndedAt = x;
-    return out;
+  purgeEnded(before: number, limit: number): Promise<number> {
+    return this.run(() => this.tx.purge(before, limit));
   }
 
-  async purgeEnded(before: number, limit: number): Promise<number> {
-    return this.tx.purge(before, limit);
+  claimDeliveries(now: number, limit: number, leaseUntil: number): Promise<OutboxEntry[]> {
+    return this.run(() => this.tx.claim(now, limit, leaseUntil));
   }
 
-  async claimDeliveries(now: number, limit: number, leaseUntil: number): Promise<OutboxEntry[]> {
-    return this.tx.claim(now, limit, leaseUntil);
+  finishDelivery(seq: number, lease: number, attempt: DeliveryAttempt, outcome: DeliveryOutcome): Promise<FinishResult> {
+    return this.run(() => {
+      const result = this.tx.finish(seq, lease, attempt, outcome);
+      this.wrote();
+      return result;
+    });
   }
 
-  async finishDelivery(seq: number, attempt: DeliveryAttempt, outcome: DeliveryOutcome): Promise<void> {
-    this.tx.finish(seq, attempt, outcome);
-    this.wrote();
+  nextDeliveryAt(): Promise<number | undefined> {
+    return this.run(() => (this.stmts.nextDelivery.get() as number | null) ?? undefined);
   }
 
-  async nextDeliveryAt(): Promise<number | undefined> {
-    return (this.stmts.nextDelivery.get() as number | null) ?? undefined;
+  outboxDepth(): Promise<number> {
+    return this.run(() => (this.stmts.stats.get() as OutboxStats).pending);
   }
 
-  async listDeliveries(q: DeliveryQuery): Promise<(OutboxEntry & { attemptLog: DeliveryAttempt[] })[]> {
-    const where: string[] = [];
-    const args: (string | number)[] = [];
-    if (q.callId) {
-      where.push('call_id = ?');
-      args.push(q.callId);
-    }
-    if (q.status) {
-      where.push('status = ?');
-      args.push(q.status);
-    }
-    const rows = this.db
-      .prepare(`SELECT * FROM outbox ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`)
-      .all(...args, q.limit) as OutboxRow[];
-    return rows.map((r) => ({
-      ...toEntry(r),
-      attemptLog: (this.stmts.attemptsOf.all(r.seq) as AttemptRow[]).map((a) => ({
-        attempt: a.attempt,
-        at: a.at,
-        statusCode: a.status_code,
-        latencyMs: a.latency_ms,
-        error: a.error,
-        outcome: a.outcome as DeliveryAttempt['outcome'],
-      })),
-    }));
+  resetCalls(): Promise<void> {
+    return this.run(() => {
+      this.db.transaction(() => {
+        this.db.exec('DELETE FROM delivery_attempts; DELETE FROM outbox; DELETE FROM calls; UPDATE outbox_stats SET pending = 0;');
+      })();
+      this.wrote();
+    });
   }
 
-  async list(q: ListQuery): Promise<ListPage> {
-    const where: string[] = [];
-    const args: (string | number)[] = [];
-    if (q.state === 'active') where.push('deadline IS NOT NULL');
-    if (q.state === 'ended') where.push('ended_at IS NOT NULL');
-    if (q.appId) {
-      where.push('app_id = ?');
-      args.push(q.appId);
-    }
-    const after = q.after === undefined ? 0 : Number.parseInt(q.after, 36);
-    if (Number.isFinite(after) && after > 0) {
-      where.push('rid > ?');
-      args.push(after);
-    }
-    const sql = `SELECT ${COLUMNS} FROM calls ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY rid LIMIT ?`;
-    const rows = this.db.prepare(sql).all(...args, q.limit + 1) as Row[];
-    const page: ListPage = { calls: rows.slice(0, q.limit).map(toRecord) };
-    const last = rows[q.limit - 1];
-    if (rows.length > q.limit && last) page.next = last.rid.toString(36);
-    return page;
+  outboxStats(): Promise<OutboxStats> {
+    return this.run(() => this.stmts.stats.get() as OutboxStats);
   }
 
-  async resetCalls(): Promise<void> {
-    this.db.transaction(() => {
-      this.db.exec('DELETE FROM delivery_attempts; DELETE FROM outbox; DELETE FROM calls;');
-    })();
-    this.wrote();
+  listDeliveries(q: DeliveryQuery): Promise<(OutboxEntry & { attemptLog: DeliveryAttempt[] })[]> {
+    return this.run(() => {
+      const where: string[] = [];
+      const args: (string | number)[] = [];
+      if (q.callId) {
+        where.push('call_id = ?');
+        args.push(q.callId);
+      }
+      if (q.status) {
+        where.push('status = ?');
+        args.push(q.status);
+      }
+      const rows = this.db
+        .prepare(`SELECT * FROM outbox ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`)
+        .all(...args, q.limit) as OutboxRow[];
+      return rows.map((r) => ({
+        ...toEntry(r),
+        attemptLog: (this.stmts.attemptsOf.all(r.seq) as AttemptRow[]).map((a) => ({
+          attempt: a.attempt,
+          at: a.at,
+          statusCode: a.status_code,
+          latencyMs: a.latency_ms,
+          error: a.error,
+          outcome: a.outcome as DeliveryAttempt['outcome'],
+        })),
+      }));
+    });
   }
 
-  async outboxDepth(): Promise<number> {
-    return this.stmts.outboxDepth.get() as number;
+  list(q: ListQuery): Promise<ListPage> {
+    return this.run(() => {
+      const where: string[] = [];
+      const args: (string | number)[] = [];
+      if (q.state === 'active') where.push('deadline IS NOT NULL');
+      if (q.state === 'ended') where.push('ended_at IS NOT NULL');
+      if (q.appId) {
+        where.push('app_id = ?');
+        args.push(q.appId);
+      }
+      const after = q.after === undefined ? 0 : Number.parseInt(q.after, 36);
+      if (Number.isFinite(after) && after > 0) {
+        where.push('rid > ?');
+        args.push(after);
+      }
+      const sql = `SELECT ${COLUMNS} FROM calls ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY rid LIMIT ?`;
+      const rows = this.db.prepare(sql).all(...args, q.limit + 1) as Row[];
+      const page: ListPage = { calls: rows.slice(0, q.limit).map(toRecord) };
+      const last = rows[q.limit - 1];
+      if (rows.length > q.limit && last) page.next = last.rid.toString(36);
+      return page;
+    });
   }
 
-  async counts(): Promise<{ active: number; ended: number }> {
-    return { active: this.stmts.countActive.get() as number, ended: this.stmts.countEnded.get() as number };
+  counts(): Promise<{ active: number; ended: number }> {
+    return this.run(() => ({ active: this.stmts.countActive.get() as number, ended: this.stmts.countEnded.get() as number }));
   }
 
-  async getOrInitSetting(key: string, value: string): Promise<string> {
-    this.stmts.initSetting.run(key, value);
-    return this.stmts.getSetting.get(key) as string;
+  getOrInitSetting(key: string, value: string): Promise<string> {
+    return this.run(() => {
+      this.stmts.initSetting.run(key, value);
+      return this.stmts.getSetting.get(key) as string;
+    });
   }
 
-  async getSetting(key: string): Promise<string | undefined> {
-    return (this.stmts.getSetting.get(key) as string | undefined) ?? undefined;
+  getSetting(key: string): Promise<string | undefined> {
+    return this.run(() => (this.stmts.getSetting.get(key) as string | undefined) ?? undefined);
   }
 
-  async putSetting(key: string, value: string): Promise<void> {
-    this.stmts.putSetting.run(key, value);
+  putSetting(key: string, value: string): Promise<void> {
+    return this.run(() => {
+      this.stmts.putSetting.run(key, value);
+    });
+  }
+
+  addApp(app: AppRegistration, maxApps: number): Promise<AddAppResult> {
+    return this.run(() => {
+      const result = this.tx.addApp(app, maxApps);
+      if (result.ok) this.emit({ kind: 'apps' });
+      return result;
+    });
+  }
+
+  findApp(clientId: string): Promise<AppRegistration | undefined> {
+    return this.run(() => {
+      const text = this.stmts.findApp.get(clientId.toLowerCase()) as string | undefined;
+      return text === undefined ? undefined : (JSON.parse(text) as AppRegistration);
+    });
+  }
+
+  listApps(): Promise<AppRegistration[]> {
+    return this.run(() => (this.stmts.listApps.all() as string[]).map((t) => JSON.parse(t) as AppRegistration));
+  }
+
+  clearApps(): Promise<string[]> {
+    return this.run(() => {
+      const ids = this.db.transaction(() => {
+        const all = (this.stmts.listApps.all() as string[]).map((t) => (JSON.parse(t) as AppRegistration).clientId);
+        this.db.exec('DELETE FROM apps');
+        return all;
+      })();
+      this.emit({ kind: 'apps' });
+      return ids;
+    });
+  }
+
+  initClock(proposed: ClockState, wallNow: number): Promise<ClockState> {
+    return this.run(() => {
+      const state = this.tx.initClock(proposed, wallNow);
+      this.emit({ kind: 'clock', state });
+      return state;
+    });
+  }
+
+  advanceClock(ms: number, wallNow: number): Promise<ClockState> {
+    return this.run(() => {
+      const state = this.tx.advanceClock(ms, wallNow);
+      this.emit({ kind: 'clock', state });
+      return state;
+    });
+  }
+
+  readClock(): Promise<ClockState | undefined> {
+    return this.run(() => {
+      const row = this.stmts.readClock.get() as ClockRow | undefined;
+      return row && toClock(row);
+    });
+  }
+
+  watch(listener: (change: StoreChange) => void): () => void {
+    this.feed.on('change', listener);
+    return () => this.feed.off('change', listener);
+  }
+
+  private emit(change: StoreChange): void {
+    this.feed.emit('change', change);
   }
 
   async close(): Promise<void> {
     // The worker's connection first: the last one to close checkpoints and removes the WAL.
     await this.checkpointer?.close();
-    if (this.db.open) this.db.close();
+    if (this.db.open) {
+      this.db.close();
+      this.release?.();
+      const shared = feeds.get(this.location);
+      if (shared && --shared.users === 0) feeds.delete(this.location);
+    }
   }
 }
+
+/** The former name of SqliteStore. */
+export { SqliteStore as SqliteCallStore };

@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import type { CallObserver, ChangeType } from '../calls/call-events.js';
 import type { CallRecord } from '../calls/call-types.js';
+import { renderNotifications } from '../notifications/render.js';
 import type { DeliveryAttempt, OutboxEntry } from '../store/call-store.js';
 
 /** Most dashboards (or curl -N) listening at once; more get 503 from the route. */
@@ -24,7 +25,7 @@ export class EventHub implements CallObserver {
     this.publish('delivery', {
       callId: e.callId,
       seq: e.seq,
-      state: e.notification.resourceData.state,
+      state: renderNotifications(e.fact).at(-1)?.resourceData.state,
       attempt: a.attempt,
       outcome: a.outcome,
       statusCode: a.statusCode,
