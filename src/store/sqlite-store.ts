@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { mkdirSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import type { AppRegistration } from '../auth/apps.js';
@@ -22,6 +22,7 @@ import {
   type OutboxStats,
   type Transition,
 } from './outbox-port.js';
+import { ensurePrivateFile, preparePrivateDataDir, privateDatabaseFiles } from './private-files.js';
 import { notFound, ok, type WriteResult, wrongState } from './results.js';
 import { SqliteCheckpointer } from './sqlite-checkpointer.js';
 import { acquireDataDirLock } from './sqlite-lock.js';
@@ -201,16 +202,20 @@ export class SqliteStore implements Store {
   constructor(options: SqliteStoreOptions = {}) {
     this.bounds = options.outboxBounds ?? DEFAULT_OUTBOX_BOUNDS;
     if (options.dataDir) {
-      mkdirSync(options.dataDir, { recursive: true });
+      // It holds the signing key and app secrets: 0700 directory, 0600 files (docs/security.md).
+      preparePrivateDataDir(options.dataDir);
       this.location = resolve(join(options.dataDir, 'callkeeper.db'));
       this.release = options.singleWriter === false ? undefined : acquireDataDirLock(resolve(options.dataDir));
       try {
+        ensurePrivateFile(this.location);
         this.db = new Database(this.location);
       } catch (err) {
         this.release?.();
         throw err;
       }
       this.db.pragma('journal_mode = WAL');
+      // SQLite gives -wal and -shm the database file's mode; an older, wider pair is narrowed.
+      privateDatabaseFiles(this.location);
       this.db.pragma('synchronous = NORMAL');
       // Checkpoints happen in a worker (sqlite-checkpointer.ts), never inside a request's commit.
       this.db.pragma('wal_autocheckpoint = 0');
