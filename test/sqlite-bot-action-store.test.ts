@@ -18,7 +18,8 @@ botActionStoreContract(
     dirs.set(calls, dir);
     return sqlite(calls);
   },
-  async (first) => sqlite(new SqliteCallStore({ dataDir: dirs.get(first.calls as SqliteCallStore)?.path ?? '' })),
+  // A second connection on the same file (the single-writer lock is for servers).
+  async (first) => sqlite(new SqliteCallStore({ dataDir: dirs.get(first.calls as SqliteCallStore)?.path ?? '', singleWriter: false })),
 );
 after(() => {
   for (const dir of dirs.values()) dir.remove();
