@@ -35,6 +35,8 @@ const EVENT_HEADINGS: Record<keyof KeepAliveEvents, string> = {
   permanentError: 'Event: permanentError',
   circuitOpen: 'Event: circuitOpen',
   circuitClosed: 'Event: circuitClosed',
+  sharedError: 'Event: sharedError',
+  rebalanced: 'Event: rebalanced',
 };
 const OPTIONS: Record<keyof KeepAliveOptions, true> = {
   baseUrl: true,
@@ -57,6 +59,7 @@ const OPTIONS: Record<keyof KeepAliveOptions, true> = {
   logger: true,
   endBreaker: true,
   replicaId: true,
+  shared: true,
 };
 
 // The keeper's reference lives in the README, section "The keep-alive runtime".
@@ -79,6 +82,7 @@ test('README keeper section: a heading with an example for each method and event
     'new KeepAlive(options)',
     'clientCredentials(options)',
     'keeperMetrics(keeper, options)',
+    'Shared keeping on Redis: shared',
     ...Object.values(METHOD_HEADINGS),
     ...Object.values(EVENT_HEADINGS),
   ];

@@ -125,6 +125,27 @@ export interface CircuitClosedEvent {
   at: number;
 }
 
+/** Shared keeping: a Redis operation failed (it is retried; the calls this replica holds keep being sent). */
+export interface SharedErrorEvent {
+  at: number;
+  /** The operation: "sync", "track", "record", ... */
+  operation: string;
+  error: Error;
+}
+
+/** Shared keeping: this replica took or gave up calls (a replica joined or left, or a lease lapsed). */
+export interface RebalancedEvent {
+  at: number;
+  /** Calls this replica took over. */
+  gained: number;
+  /** Calls it handed over or lost. */
+  released: number;
+  /** Calls it holds now. */
+  held: number;
+  /** Live replicas, this one included. */
+  replicas: number;
+}
+
 /** Event name to listener arguments, for `keeper.on(...)`. */
 export interface KeepAliveEvents {
   sent: [SentEvent];
@@ -136,4 +157,6 @@ export interface KeepAliveEvents {
   permanentError: [PermanentErrorEvent];
   circuitOpen: [CircuitOpenEvent];
   circuitClosed: [CircuitClosedEvent];
+  sharedError: [SharedErrorEvent];
+  rebalanced: [RebalancedEvent];
 }

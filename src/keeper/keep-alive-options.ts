@@ -4,6 +4,7 @@ import { type EndBreakerOptions, type ResolvedEndBreaker, resolveEndBreaker } fr
 import type { FetchLike } from './http-send.js';
 import type { KeeperLogger } from './keeper-logger.js';
 import { RETRY_DEFAULTS, type ResolvedRetry, type RetryOptions } from './retry-policy.js';
+import type { SharedOptions } from './shared/shared-keeping.js';
 import type { GetToken, TokenCredentialLike } from './token-source.js';
 
 const MINUTE = 60_000;
@@ -35,6 +36,11 @@ export interface KeepAliveOptions {
   endBreaker?: EndBreakerOptions | false;
   /** This keeper's name in `calls()` (lease holder) and in shared keeping. Default host-pid-random. */
   replicaId?: string;
+  /**
+   * Shared keeping on Redis: replicas given the same Redis and namespace share the tracked calls,
+   * and exactly one of them sends each call's keepAlives. Default: this process keeps its own calls.
+   */
+  shared?: SharedOptions;
   /** Where tokens come from: a function... */
   getToken?: GetToken;
   /** ...or an @azure/identity TokenCredential (or anything with its shape). */

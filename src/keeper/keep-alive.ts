@@ -15,6 +15,7 @@ import { type KeeperLogger, SILENT_LOGGER } from './keeper-logger.js';
 import { backoffDelay, nextAttemptAt, nextSlowAttemptAt, parseRetryAfter, slowDelay } from './retry-policy.js';
 import { SendRate } from './send-rate.js';
 import { SendSlots } from './send-slots.js';
+import { type HeldCall, SharedKeeping } from './shared/shared-keeping.js';
 import { type GetToken, type TokenCredentialLike, TokenSource } from './token-source.js';
 import type { CallState, ResolvedTarget, TrackedCall, TrackOptions } from './tracked-call.js';
 import { USER_AGENT } from './version.js';
@@ -87,6 +88,10 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
   private readonly reportedCauses = new Set<string>();
   /** This keeper's name: lease holder in `calls()`. */
   readonly replicaId: string;
+  private readonly shared: SharedKeeping | undefined;
+  /** Shared keeping: onEnded hooks of the calls tracked on this replica (held here or not). */
+  private readonly hooks = new Map<string, TrackOptions['onEnded']>();
+  private sharedBusy = 0;
   private readonly send: HttpSend;
   private readonly agent: Agent | undefined;
   private readonly slots: SendSlots;
@@ -134,16 +139,44 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
     );
     // Every in-flight request listens to the one abort signal.
     setMaxListeners(this.o.maxConcurrency * 2 + 16, this.aborter.signal);
+    if (options.shared) {
+      this.shared = new SharedKeeping(options.shared.redis, options.shared, {
+        replicaId: this.replicaId,
+        now: () => this.clock.now(),
+        setTimer: (at, fn) => this.clock.setTimer(at, fn),
+        hold: (c) => this.hold(c),
+        drop: (id) => {
+          const call = this.tracked.get(id);
+          if (!call) return Promise.resolve();
+          this.forget(call);
+          return this.settledOf(call);
+        },
+        endedElsewhere: (e) => this.endedElsewhere(e),
+        sharedError: (e) => {
+          this.log.warn({ operation: e.operation, err: e.error }, 'keeper: shared keeping: a Redis operation failed; retrying');
+          this.emit('sharedError', e);
+        },
+        rebalanced: (e) => {
+          this.log.info({ ...e }, 'keeper: shared keeping: calls rebalanced');
+          this.emit('rebalanced', e);
+        },
+        busy: (d) => {
+          this.sharedBusy += d;
+          this.releaseIdle();
+        },
+      });
+      this.shared.start();
+    }
   }
 
-  /** Number of calls being kept alive. */
+  /** Number of calls being kept alive (in shared keeping: by this replica). */
   get size(): number {
     return this.tracked.size;
   }
 
-  /** Whether `callId` is being kept alive. */
+  /** Whether `callId` is being kept alive (in shared keeping: held by, or tracked on, this replica). */
   has(callId: string): boolean {
-    return this.tracked.has(callId);
+    return this.tracked.has(callId) || this.hooks.has(callId);
   }
 
   /**
@@ -154,6 +187,10 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
   track(callId: string, options: TrackOptions = {}): void {
     if (this.closed) throw new Error('KeepAlive: track() after close()');
     if (typeof callId !== 'string' || callId === '') throw new TypeError('KeepAlive: callId must be a non-empty string');
+    if (this.shared) {
+      this.trackShared(callId, options);
+      return;
+    }
     const existing = this.tracked.get(callId);
     if (existing) {
       if (options.onEnded) existing.onEnded = options.onEnded;
@@ -181,6 +218,8 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
       lastClientRequestId: undefined,
       gone: false,
       fence: 0,
+      bucket: -1,
+      trackedBy: undefined,
       heapIndex: -1,
     };
     this.tracked.set(callId, call);
@@ -191,6 +230,14 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
 
   /** Stops keeping `callId` alive; an answer still on its way is ignored. Returns whether it was tracked. */
   untrack(callId: string): boolean {
+    if (this.shared) {
+      const known = this.has(callId);
+      this.hooks.delete(callId);
+      this.shared.untrack(callId);
+      const held = this.tracked.get(callId);
+      if (held) this.forget(held);
+      return known;
+    }
     const call = this.tracked.get(callId);
     if (!call) return false;
     this.forget(call);
@@ -203,6 +250,14 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
    */
   async calls(): Promise<CallState[]> {
     const now = this.clock.now();
+    if (this.shared) {
+      // Every call of the fleet, as stored; the ones held here with this replica's live state.
+      const all = await this.shared.calls(this.o.timeout);
+      return all.map((c) => {
+        const mine = this.tracked.get(c.callId);
+        return mine ? { ...this.describe(mine, now), trackedBy: c.trackedBy } : c;
+      });
+    }
     return [...this.tracked.values()].map((c) => this.describe(c, now));
   }
 
@@ -242,6 +297,7 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
       atRisk: this.counts.atRisk,
       permanent: this.counts.permanent,
       breakerOpenUntil: this.breaker.isOpen(this.clock.now()) ? this.breaker.until : undefined,
+      ...(this.shared ? { leases: this.shared.leases } : {}),
       lastSuccessAt: this.counts.lastSuccessAt,
       nextSendAt: next,
       throttledUntil: this.holdUntil > this.clock.now() ? this.holdUntil : undefined,
@@ -259,12 +315,21 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Stops: no more requests, in-flight ones are aborted, tracked calls are dropped (no events). */
+  /**
+   * Stops: no more requests, in-flight ones are aborted, tracked calls are dropped (no events).
+   * In shared keeping the calls are handed to the other replicas at once.
+   */
   close(): Promise<void> {
     this.closed ??= (async () => {
       this.timer?.cancel();
       this.timer = undefined;
       this.timerAt = Number.POSITIVE_INFINITY;
+      if (this.shared) {
+        // A graceful hand-over: let the requests on the wire finish and their successes be
+        // stored, then give the leases back, so the next holder knows each call's last keepAlive.
+        while (this.inFlight > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+        await this.shared.close();
+      }
       this.aborter.abort();
       for (const call of this.tracked.values()) call.gone = true;
       this.tracked.clear();
@@ -278,7 +343,12 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
   }
 
   private isIdle(): boolean {
-    return this.inFlight === 0 && this.hooksRunning === 0 && !this.pumpQueued;
+    return this.inFlight === 0 && this.hooksRunning === 0 && !this.pumpQueued && this.sharedBusy === 0;
+  }
+
+  /** Settles when the call's request on the wire (if any) has been answered and handled. */
+  private settledOf(call: TrackedCall): Promise<void> {
+    return call.settled ?? Promise.resolve();
   }
 
   private releaseIdle(): void {
@@ -358,7 +428,7 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
   private start(call: TrackedCall, sentAt: number): void {
     this.inFlight += 1;
     this.checkStreak(call, sentAt);
-    this.attempt(call, sentAt)
+    const settled = this.attempt(call, sentAt)
       .catch((err: unknown) => {
         // Only a bug in an event listener gets here; keep the keeper running.
         queueMicrotask(() => {
@@ -367,13 +437,25 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
       })
       .finally(() => {
         this.inFlight -= 1;
+        if (call.settled === settled) call.settled = undefined;
         this.pump();
       });
+    call.settled = settled;
   }
 
   private async attempt(call: TrackedCall, sentAt: number): Promise<void> {
+    // Fenced: a replica whose lease on the call is gone (or about to lapse) does not send.
+    if (this.shared && !this.shared.maySend(call.bucket, call.fence)) {
+      this.forget(call);
+      return;
+    }
     const answer = await this.post(call);
-    if (this.closed || call.gone) return;
+    if (this.closed || call.gone) {
+      // Dropped while on the wire (handed over, closing): a success still counts for the next holder.
+      const status = answer.res?.status ?? 0;
+      if (this.shared && status >= 200 && status < 300) this.shared.recordSent(call.id, call.bucket, call.fence, sentAt);
+      return;
+    }
     call.lastRequestId = answer.ids.requestId;
     call.lastClientRequestId = answer.ids.clientRequestId;
     const { res } = answer;
@@ -453,6 +535,7 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
     this.waiting.push(call);
     this.counts.sent += 1;
     this.counts.lastSuccessAt = Math.max(this.counts.lastSuccessAt ?? sentAt, sentAt);
+    this.shared?.recordSent(call.id, call.bucket, call.fence, sentAt);
     // A success says the configuration works again: a new permanent error is news.
     this.reportedCauses.clear();
     this.closeBreakerIfDue(now);
@@ -582,7 +665,6 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
 
   private ended(call: TrackedCall, answer: Answer, code: string): void {
     this.forget(call);
-    this.counts.ended += 1;
     const event: EndedEvent = {
       callId: call.id,
       at: this.clock.now(),
@@ -590,10 +672,101 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
       code,
       lastSuccessAt: call.lastSuccessAt,
       ...answer.ids,
+      ...(this.shared ? { endedBy: this.replicaId } : {}),
     };
+    if (!this.shared) {
+      this.announceEnd(event, call.onEnded);
+      return;
+    }
+    // Cluster-wide: ended only if this replica still held the call; the others hear of it.
+    this.hooksRunning += 1;
+    void this.shared
+      .end(call.id, call.bucket, call.fence, event)
+      .then((meta) => {
+        if (meta) this.endedElsewhere(event);
+      })
+      .finally(() => {
+        this.hooksRunning -= 1;
+        this.releaseIdle();
+      });
+  }
+
+  /** `ended` on this replica, and the call's onEnded if it was tracked here. */
+  private endedElsewhere(event: EndedEvent): void {
+    if (this.closed) return;
+    const held = this.tracked.get(event.callId);
+    if (held) this.forget(held);
+    const hook = this.hooks.get(event.callId);
+    this.hooks.delete(event.callId);
+    this.announceEnd(event, hook);
+  }
+
+  private announceEnd(event: EndedEvent, hook: TrackOptions['onEnded']): void {
+    this.counts.ended += 1;
     this.log.info({ ...event }, 'keeper: call ended');
     this.emit('ended', event);
-    this.runHook(call.id, call.onEnded, event);
+    this.runHook(event.callId, hook, event);
+  }
+
+  /** Shared keeping: registers the call in Redis; whoever holds its bucket starts sending. */
+  private trackShared(callId: string, options: TrackOptions): void {
+    const shared = this.shared as SharedKeeping;
+    if (options.getToken || options.credential) {
+      throw new TypeError(
+        'KeepAlive: with shared keeping a call cannot carry a credential (other replicas cannot use it): track with { tenant }',
+      );
+    }
+    this.targetFor(options); // refuses a tenant without a resolver here, where the caller sees it
+    if (options.onEnded) this.hooks.set(callId, options.onEnded);
+    else if (!this.hooks.has(callId)) this.hooks.set(callId, undefined);
+    const now = this.clock.now();
+    shared.track(callId, options.lastKeepAliveAt ?? now, {
+      t: this.replicaId,
+      ...(options.tenant === undefined ? {} : { tn: options.tenant }),
+      ...(options.baseUrl === undefined ? {} : { u: options.baseUrl }),
+    });
+  }
+
+  /** Shared keeping: this replica now holds the call's lease. Its slot is the fleet-wide one. */
+  private hold(h: HeldCall): void {
+    if (this.closed) return;
+    const existing = this.tracked.get(h.callId);
+    if (existing) {
+      existing.fence = h.fence;
+      return;
+    }
+    const now = this.clock.now();
+    const phase = this.slots.phaseOf(h.phaseIndex);
+    const target = this.targetFor({
+      ...(h.tenant === undefined ? {} : { tenant: h.tenant }),
+      ...(h.baseUrl === undefined ? {} : { baseUrl: h.baseUrl }),
+    });
+    const call: TrackedCall = {
+      id: h.callId,
+      phase,
+      target,
+      tenant: h.tenant,
+      baseUrl: h.baseUrl,
+      onEnded: undefined,
+      dueAt: this.slots.firstSend(phase, now, h.lastSuccessAt),
+      lastSuccessAt: h.lastSuccessAt,
+      deadline: h.lastSuccessAt + this.o.timeout,
+      failures: 0,
+      atRiskReported: false,
+      missedReported: false,
+      lastError: undefined,
+      lastRequestId: undefined,
+      lastClientRequestId: undefined,
+      gone: false,
+      fence: h.fence,
+      bucket: h.bucket,
+      trackedBy: h.trackedBy,
+      heapIndex: -1,
+    };
+    this.tracked.set(call.id, call);
+    this.waiting.push(call);
+    if (call.dueAt <= now) this.queuePump();
+    else if (call.dueAt < this.timerAt) this.armAt(call.dueAt);
   }
 
   private runHook(callId: string, hook: TrackOptions['onEnded'], event: EndedEvent): void {

@@ -20,7 +20,12 @@ export class SendSlots {
   /** A phase for the next call: milliseconds into the interval, in [0, interval). */
   nextPhase(): number {
     this.counter += 1;
-    return ((this.counter * GOLDEN_FRACTION) % 1) * this.intervalMs;
+    return this.phaseOf(this.counter);
+  }
+
+  /** The phase of the n-th call (shared keeping numbers calls fleet-wide, so every replica agrees). */
+  phaseOf(n: number): number {
+    return ((n * GOLDEN_FRACTION) % 1) * this.intervalMs;
   }
 
   /** The first moment strictly after `after` that falls on `phase`. */

@@ -62,6 +62,12 @@ export interface TrackedCall extends HeapItem {
   gone: boolean;
   /** Shared keeping: the fencing token of the lease this replica holds the call under. */
   fence: number;
+  /** Shared keeping: the call's lease bucket (-1 when not shared). */
+  bucket: number;
+  /** Shared keeping: the replica that tracked it. */
+  trackedBy: string | undefined;
+  /** While a request is on the wire: settles once its answer is handled. */
+  settled?: Promise<void>;
 }
 
 /** One tracked call as `keeper.calls()` lists it. */

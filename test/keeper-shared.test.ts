@@ -1,0 +1,285 @@
+/**
+ * Shared keeping on a real redis-server: the Lua scripts' contract with interleaved handles,
+ * then replicas (KeepAlive instances, each with its own Redis connection and its own proxy in
+ * front of one callkeeper server) on one ManualClock: one sender per call, spread, handover on
+ * close() and on join, takeover of a lapsed lease with fencing, and untrack and ends cluster-wide.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { KeepAlive } from '../src/keeper/keep-alive.js';
+import type { EndedEvent } from '../src/keeper/keep-alive-events.js';
+import { SharedKeys } from '../src/keeper/shared/keys.js';
+import { Script } from '../src/keeper/shared/run-script.js';
+import { CLAIM_LUA } from '../src/keeper/shared/scripts/claim.lua.js';
+import { END_LUA } from '../src/keeper/shared/scripts/end.lua.js';
+import { RECORD_LUA } from '../src/keeper/shared/scripts/record.lua.js';
+import { SYNC_LUA } from '../src/keeper/shared/scripts/sync.lua.js';
+import { TRACK_LUA } from '../src/keeper/shared/scripts/track.lua.js';
+import { FaultProxy, MINUTE, type Rig, startRig } from './keeper-harness.test.js';
+import { type RedisServer, startRedis } from './redis-server.js';
+
+const INTERVAL = 15 * MINUTE;
+const TTL = 60_000;
+
+let rig: Rig;
+let redis: RedisServer;
+const clients: Redis[] = [];
+before(async () => {
+  rig = await startRig();
+  redis = await startRedis();
+});
+after(async () => {
+  for (const c of clients) c.disconnect();
+  await rig.close();
+  await redis.stop();
+});
+
+function client(): Redis {
+  const c = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+  clients.push(c);
+  return c;
+}
+
+test('scripts: two handles race for a bucket; the loser is fenced out of record and end once the lease moves', async () => {
+  const a = client();
+  const b = client();
+  const k = new SharedKeys('contract');
+  const claim = new Script('claim', CLAIM_LUA);
+  const sync = new Script('sync', SYNC_LUA);
+  const record = new Script('record', RECORD_LUA);
+  const end = new Script('end', END_LUA);
+  const track = new Script('track', TRACK_LUA);
+  const now = 1_000_000;
+  const claimKeys = [k.leases, k.fence, k.versions];
+  // Both ask for bucket 7 at once: exactly one gets it.
+  const [ra, rb] = (await Promise.all([claim.run(a, claimKeys, [now, TTL, 'A', 7]), claim.run(b, claimKeys, [now, TTL, 'B', 7])])) as [
+    string[],
+    string[],
+  ];
+  assert.equal(ra.length + rb.length, 3, 'one winner');
+  const [winner, loser, winnerHandle, loserHandle] = ra.length > 0 ? ['A', 'B', a, b] : ['B', 'A', b, a];
+  const fence1 = Number((ra.length > 0 ? ra : rb)[1]);
+  await track.run(
+    winnerHandle,
+    [k.calls(7), k.last(7), k.versions, k.phase, k.leases],
+    [now, 'call-1', 7, now, JSON.stringify({ t: winner })],
+  );
+  // The lease is live: the loser cannot take it, and cannot write under it.
+  assert.deepEqual(await claim.run(loserHandle, claimKeys, [now + TTL - 1, TTL, loser, 7]), []);
+  assert.deepEqual(await record.run(loserHandle, [k.leases, k.last(7)], [now + 1, loser, 'call-1', 7, fence1, now + 1]), ['call-1']);
+  assert.deepEqual(await record.run(winnerHandle, [k.leases, k.last(7)], [now + 2, winner, 'call-1', 7, fence1, now + 2]), []);
+  assert.equal(await a.hget(k.last(7), 'call-1'), String(now + 2));
+  // The winner stops renewing; at the expiry the loser takes over with a higher fence.
+  const taken = (await claim.run(loserHandle, claimKeys, [now + TTL, TTL, loser, 7])) as string[];
+  assert.equal(taken[0], '7');
+  const fence2 = Number(taken[1]);
+  assert.ok(fence2 > fence1);
+  // The old holder is fenced everywhere: its sync reports the loss, its record and end are refused.
+  const reply = (await sync.run(winnerHandle, [k.replicas, k.leases, k.versions], [now + TTL + 1, TTL, winner, 7, fence1])) as string[];
+  assert.deepEqual(reply.slice(reply.indexOf('|') + 1, reply.lastIndexOf('|')), ['7'], 'lost');
+  assert.deepEqual(await record.run(winnerHandle, [k.leases, k.last(7)], [now + TTL + 2, winner, 'call-1', 7, fence1, now + TTL + 2]), [
+    'call-1',
+  ]);
+  assert.deepEqual(
+    await end.run(winnerHandle, [k.leases, k.calls(7), k.last(7), k.versions], [now + TTL + 2, winner, 'call-1', 7, fence1]),
+    ['fenced'],
+  );
+  assert.equal(await a.hget(k.last(7), 'call-1'), String(now + 2), 'the last success the new holder reads is the real one');
+  const ended = (await end.run(
+    loserHandle,
+    [k.leases, k.calls(7), k.last(7), k.versions],
+    [now + TTL + 3, loser, 'call-1', 7, fence2],
+  )) as string[];
+  assert.equal(ended[0], 'ended');
+  assert.equal(JSON.parse(ended[1] as string).t, winner, 'the meta names who tracked it');
+});
+
+interface Replica {
+  name: string;
+  k: KeepAlive;
+  proxy: FaultProxy;
+  redis: Redis;
+  ended: EndedEvent[];
+  hooks: string[];
+}
+
+async function replica(name: string, namespace: string): Promise<Replica> {
+  const proxy = await FaultProxy.start(rig.base, rig.clock);
+  const r = client();
+  const k = new KeepAlive({
+    baseUrl: `${proxy.url}/v1.0`,
+    credential: rig.credential(),
+    clock: rig.clock,
+    replicaId: name,
+    shared: { redis: r, namespace, leaseTtl: TTL },
+  });
+  const rep: Replica = { name, k, proxy, redis: r, ended: [], hooks: [] };
+  k.on('ended', (e) => rep.ended.push(e));
+  if (process.env.SHARED_DEBUG) {
+    k.on('rebalanced', (e) => console.log(name, 'rebalanced', JSON.stringify(e)));
+    k.on('sharedError', (e) => console.log(name, 'sharedError', e.operation, e.error.message));
+  }
+  return rep;
+}
+
+/** Advances virtual time in steps, letting every replica and the server settle after each. */
+async function run(replicas: Replica[], totalMs: number, stepMs = 5000): Promise<void> {
+  for (let t = 0; t < totalMs; t += stepMs) {
+    rig.clock.advance(Math.min(stepMs, totalMs - t));
+    // Pub/sub messages (nudges) arrive a little after the command that sent them: settle twice.
+    for (let i = 0; i < 2; i++) {
+      await Promise.all(replicas.map((r) => r.k.whenIdle()));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await rig.ck.scheduler.idle();
+  }
+}
+
+/** Waits (real time, generous) until `ok()` holds, letting replicas settle; virtual time stands still. */
+async function until(replicas: Replica[], ok: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Promise.all(replicas.map((r) => r.k.whenIdle()));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Every keepAlive of every call, across the replicas' proxies: [time, replica] sorted by time. */
+function sendsByCall(replicas: Replica[]): Map<string, [number, string][]> {
+  const out = new Map<string, [number, string][]>();
+  for (const r of replicas) {
+    for (const s of r.proxy.seen) {
+      if (!s.callId || s.status !== 200) continue;
+      const list = out.get(s.callId) ?? [];
+      out.set(s.callId, list);
+      list.push([s.at, r.name]);
+    }
+  }
+  for (const list of out.values()) list.sort((x, y) => x[0] - y[0]);
+  return out;
+}
+
+function assertSpread(replicas: Replica[], total: number) {
+  const mean = total / replicas.length;
+  for (const r of replicas) {
+    assert.ok(r.k.size >= 0.8 * mean && r.k.size <= 1.2 * mean, `${r.name} holds ${r.k.size} of ${total} (mean ${mean})`);
+  }
+  assert.equal(
+    replicas.reduce((n, r) => n + r.k.size, 0),
+    total,
+    'every call held exactly once',
+  );
+}
+
+test('three replicas: tracked on one, each call sent by exactly one at one interval, spread within 20%; close() hands over at once; a join rebalances', async () => {
+  const ns = 'fleet-a';
+  const reps = [await replica('A', ns), await replica('B', ns), await replica('C', ns)];
+  const ids = await rig.createCalls(1200);
+  const hooks: string[] = [];
+  await run(reps, 10_000, 5000); // all three are in the live set
+  for (const id of ids) reps[0]?.k.track(id, { onEnded: () => void hooks.push(id) });
+  await run(reps, 40 * MINUTE);
+  assertSpread(reps, 1200);
+  const [a, b, c] = reps as [Replica, Replica, Replica];
+  let sends = sendsByCall(reps);
+  for (const id of ids) {
+    const list = sends.get(id) ?? [];
+    assert.ok(list.length >= 2, `${id}: ${list.length} sends`);
+    assert.equal(new Set(list.map((x) => x[1])).size, 1, `${id}: one sender`);
+  }
+
+  // B leaves gracefully: A and C hold all its calls before any virtual time passes.
+  const before = rig.clock.now();
+  await b.k.close();
+  await until([a, c], () => a.k.size + c.k.size === 1200, 'A and C to hold every call');
+  assert.equal(rig.clock.now(), before);
+  assertSpread([a, c], 1200);
+
+  // D joins: the calls spread over A, C and D.
+  const d = await replica('D', ns);
+  await run([a, c, d], 5 * MINUTE);
+  assertSpread([a, c, d], 1200);
+  await run([a, c, d], 30 * MINUTE);
+
+  // No call went 15 minutes plus a tick without a keepAlive, and none got two within one interval.
+  sends = sendsByCall([...reps, d]);
+  for (const id of ids) {
+    const times = (sends.get(id) ?? []).map((x) => x[0]);
+    // The first keepAlive after track() may come early (when the call's slot is later than one
+    // interval after it was tracked); from then on, one per interval, whoever holds the call.
+    for (let i = 2; i < times.length; i++) {
+      const gap = (times[i] as number) - (times[i - 1] as number);
+      assert.ok(gap >= INTERVAL - 1000 && gap <= INTERVAL + 1000, `${id}: gap ${gap} ms: ${JSON.stringify(sends.get(id))}`);
+    }
+    assert.equal((await rig.ck.store.get(id))?.state, 'established');
+  }
+
+  // An end is cluster-wide: every live replica hears it, onEnded runs once, where it was tracked (A).
+  const victim = ids[5] as string;
+  await (await fetch(`${rig.base}/_callkeeper/calls/${victim}/expire`, { method: 'POST' })).arrayBuffer();
+  await run([a, c, d], INTERVAL + 10_000);
+  await until([a, c, d], () => [a, c, d].every((r) => r.ended.some((e) => e.callId === victim)), 'every replica to hear the end');
+  assert.deepEqual(hooks, [victim]);
+  assert.ok([a, c, d].every((r) => !r.k.has(victim)));
+  const all = await c.k.calls();
+  assert.equal(all.length, 1199);
+  assert.ok(all.every((s) => s.trackedBy === 'A' && ['A', 'C', 'D'].includes(s.leaseHolder ?? '')));
+
+  // untrack on D of a call D may not hold: nobody sends for it any more.
+  const dropped = ids[6] as string;
+  d.k.untrack(dropped);
+  const at = rig.clock.now();
+  await run([a, c, d], INTERVAL + 10_000);
+  sends = sendsByCall([...reps, d]);
+  assert.ok(
+    (sends.get(dropped) ?? []).every((x) => x[0] <= at),
+    'no keepAlive after untrack',
+  );
+
+  for (const r of [a, c, d]) await r.k.close();
+  for (const r of [...reps, d]) await r.proxy.close();
+});
+
+test('a replica that cannot renew stops sending before its lease lapses; the others take its calls over in time (fenced)', async () => {
+  const ns = 'fleet-b';
+  const reps = [await replica('A', ns), await replica('B', ns), await replica('C', ns)];
+  const [a, b, c] = reps as [Replica, Replica, Replica];
+  const ids = await rig.createCalls(300);
+  await run(reps, 10_000);
+  for (const id of ids) b.k.track(id);
+  await run(reps, 20 * MINUTE);
+  const heldByC = c.k.size;
+  assert.ok(heldByC > 50);
+  const errors: string[] = [];
+  c.k.on('sharedError', (e) => errors.push(e.operation));
+  // C loses Redis (its connection dies and does not come back): it can no longer renew.
+  const cut = rig.clock.now();
+  c.redis.disconnect(false);
+  await run(reps, 30 * MINUTE);
+  assert.ok(errors.includes('sync'), 'C reports the failure');
+  const lastC = Math.max(...c.proxy.seen.filter((s) => s.callId).map((s) => s.at));
+  assert.ok(lastC < cut + TTL, `C's last keepAlive (${lastC - cut} ms after the cut) is within its lease`);
+  assertSpread([a, b], 300);
+  const sends = sendsByCall(reps);
+  let takeovers = 0;
+  for (const id of ids) {
+    const list = sends.get(id) ?? [];
+    for (let i = 1; i < list.length; i++) {
+      const gap = (list[i]?.[0] as number) - (list[i - 1]?.[0] as number);
+      assert.ok(gap <= INTERVAL + TTL + 20_000, `${id}: gap ${gap}`);
+      // A takeover sends at once when the last success it read may be one behind (C could not
+      // store it); apart from that send, one keepAlive per interval.
+      const takeover = i >= 2 && list[i - 1]?.[1] !== list[i - 2]?.[1];
+      if (list[i]?.[1] !== list[i - 1]?.[1]) takeovers += 1;
+      else if (!takeover && i >= 2) assert.ok(gap >= INTERVAL - 1000, `${id}: two keepAlives ${gap} ms apart: ${JSON.stringify(list)}`);
+    }
+    assert.equal((await rig.ck.store.get(id))?.state, 'established');
+  }
+  assert.equal(takeovers, heldByC, "each of C's calls was taken over once");
+  await a.k.close();
+  await b.k.close();
+  await c.k.close();
+  for (const r of reps) await r.proxy.close();
+});
