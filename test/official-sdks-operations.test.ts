@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { DEFAULT_APP } from '../src/auth/apps.js';
 import { startTlsServer } from './helpers.js';
+import { Receiver } from './receiver.js';
 import type { PromptFlowResult } from './sdk-flows/operation-flows.js';
 
 const run = promisify(execFile);
@@ -22,10 +23,15 @@ async function runFlow(flow: 'graph-client-prompt' | 'kiota-prompt', env: Record
 
 describe('the official packages run an operation flow (playPrompt) over https, unmodified', () => {
   let s: Awaited<ReturnType<typeof startTlsServer>>;
+  let bot: Receiver;
   before(async () => {
     s = await startTlsServer();
+    bot = await new Receiver().start();
   });
-  after(() => s.close());
+  after(async () => {
+    await s.close();
+    await bot.stop();
+  });
 
   const env = () => ({
     NODE_EXTRA_CA_CERTS: s.caPath,
@@ -35,7 +41,7 @@ describe('the official packages run an operation flow (playPrompt) over https, u
     CK_FLOW_TENANT: DEFAULT_APP.tenantId,
     CK_FLOW_CLIENT_ID: DEFAULT_APP.clientId,
     CK_FLOW_CLIENT_SECRET: DEFAULT_APP.clientSecret,
-    CK_FLOW_CALLBACK_URI: 'https://127.0.0.1:4/api/calls',
+    CK_FLOW_CALLBACK_URI: bot.url,
     CK_FLOW_TARGET_USER: '8d4d8ca3-0000-4000-8000-000000000001',
     CK_FLOW_CONTROL_URL: `${s.base}/_callkeeper`,
   });
@@ -50,6 +56,11 @@ describe('the official packages run an operation flow (playPrompt) over https, u
     assert.equal(r.afterEndCode, '8522');
     const call = await s.ck.store.get(r.callId);
     assert.deepEqual(call?.resultInfo?.subcode, 7000, 'the SDK hung up');
+    await s.ck.notifier.flush();
+    const done = bot.received
+      .flatMap((n) => n.body.value)
+      .find((n) => n.resourceUrl === `/communications/calls/${r.callId}/operations/${r.operationId}`);
+    assert.equal(done?.resourceData.status, 'completed', 'the bot was told');
   }
 
   test('@microsoft/microsoft-graph-client: playPrompt answers 200 with Location; the operation completes; 404 8522 once the call ended', async () => {
