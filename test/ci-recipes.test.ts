@@ -65,7 +65,7 @@ async function bash(script: string, cwd: string, env: Record<string, string | un
   child.stderr.on('data', (c: Buffer) => {
     out += c.toString();
   });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
   const [code] = (await once(child, 'exit')) as [number | null];
   clearTimeout(timer);
   return { code: code ?? -1, out };

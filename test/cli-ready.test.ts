@@ -36,7 +36,7 @@ function whenFileExists(path: string, child: Child): Promise<void> {
     const watcher = watch(dirname(path), () => {
       if (existsSync(path)) done();
     });
-    const timer = setTimeout(() => done(new Error(`no ${path} within 90 s:\n${child.stdout()}${child.stderr()}`)), 90_000);
+    const timer = setTimeout(() => done(new Error(`no ${path} within 120 s:\n${child.stdout()}${child.stderr()}`)), 120_000);
     void child.exited.then((code) => done(new Error(`serve exited (${code}):\n${child.stderr()}`)));
     function done(err?: Error) {
       watcher.close();
@@ -57,7 +57,7 @@ function firstLine(c: Child): Promise<string> {
         resolve(c.stdout().slice(0, i));
       }
     };
-    const timer = setTimeout(() => reject(new Error(`no output within 90 s:\n${c.stderr()}`)), 90_000);
+    const timer = setTimeout(() => reject(new Error(`no output within 120 s:\n${c.stderr()}`)), 120_000);
     c.child.stdout?.on('data', check);
     void c.exited.then((code) => {
       clearTimeout(timer);

@@ -27,7 +27,7 @@ test('the compose example bot (plain Node, no dependencies) runs against a real 
       out += c.toString();
     });
     const exited = once(bot, 'exit');
-    const timer = setTimeout(() => bot.kill('SIGKILL'), 60_000);
+    const timer = setTimeout(() => bot.kill('SIGKILL'), 180_000);
     try {
       // Once it is established, the other party hangs up (control API): the bot sees the end and exits.
       const id = await new Promise<string>((resolve, reject) => {

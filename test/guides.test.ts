@@ -46,7 +46,7 @@ describe('the Python and C# guides', () => {
       assert.ok(server.tlsBase && server.caPath);
       const { stdout } = await run(python, [join(dir.path, 'bot.py')], {
         env: { ...process.env, CALLKEEPER_URL: server.tlsBase, SSL_CERT_FILE: server.caPath },
-        timeout: 120_000,
+        timeout: 180_000,
       });
       assert.match(stdout, /keepAlive 200/);
       assert.match(stdout, /notification updated established/);

@@ -54,7 +54,7 @@ async function startServing(cmd: string, args: string[], cwd: string, env: Recor
   const exited = once(child, 'exit');
   await new Promise<void>((resolve, reject) => {
     const watcher = watch(cwd, () => existsSync(readyFile) && done());
-    const timer = setTimeout(() => done(new Error(`not ready within 60 s:\n${out}`)), 60_000);
+    const timer = setTimeout(() => done(new Error(`not ready within 120 s:\n${out}`)), 120_000);
     void exited.then(() => done(new Error(`exited before ready:\n${out}`)));
     function done(err?: Error) {
       watcher.close();
