@@ -25,6 +25,7 @@ import {
 import { ensurePrivateFile, preparePrivateDataDir, privateDatabaseFiles } from './private-files.js';
 import { notFound, ok, type WriteResult, wrongState } from './results.js';
 import { SqliteCheckpointer } from './sqlite-checkpointer.js';
+import { GroupCommit } from './sqlite-group-commit.js';
 import { acquireDataDirLock } from './sqlite-lock.js';
 import { SCHEMA, SCHEMA_VERSION } from './sqlite-schema.js';
 import type { Store } from './store.js';
@@ -198,6 +199,8 @@ export class SqliteStore implements Store {
   ) => void;
   private walPath: string | undefined;
   private writes = 0;
+  /** keepAlives arriving together share one commit (sqlite-group-commit.ts). */
+  readonly group: GroupCommit;
 
   constructor(options: SqliteStoreOptions = {}) {
     this.bounds = options.outboxBounds ?? DEFAULT_OUTBOX_BOUNDS;
@@ -238,6 +241,7 @@ export class SqliteStore implements Store {
       this.feed.setMaxListeners(0);
     }
     this.db.pragma('busy_timeout = 5000');
+    this.group = new GroupCommit(this.db, 2_000, (writes) => this.wrote(writes));
     const version = this.db.pragma('user_version', { simple: true }) as number;
     const fresh = this.db.prepare(`SELECT count(*) FROM sqlite_master WHERE name = 'calls'`).pluck().get() === 0;
     if (!fresh && version !== SCHEMA_VERSION) {
@@ -563,12 +567,16 @@ export class SqliteStore implements Store {
     });
   }
 
+  /** Group-committed: answers once the transaction holding this keepAlive has committed. */
   keepAlive(id: string, owner: CallOwner, now: number, deadline: number): Promise<WriteResult<undefined>> {
-    return this.run(() => {
-      const changed = this.stmts.keepAlive.run(now, deadline, id, owner.appId, owner.tenantId, now).changes === 1;
-      this.wrote();
-      return changed ? ok(undefined) : notFound;
-    });
+    return this.group
+      .run(() => this.stmts.keepAlive.run(now, deadline, id, owner.appId, owner.tenantId, now).changes === 1, true)
+      .then(
+        (changed) => (changed ? ok(undefined) : notFound),
+        (err: unknown) => {
+          throw unavailable(err) ?? err;
+        },
+      );
   }
 
   /**
@@ -577,8 +585,10 @@ export class SqliteStore implements Store {
    * WAL_LIMIT it runs a TRUNCATE checkpoint itself (short: the worker has copied most pages),
    * which restarts the WAL and shrinks the file: one brief stall per WAL_LIMIT of writes.
    */
-  private wrote(): void {
-    if (!this.walPath || ++this.writes % 512 !== 0) return;
+  private wrote(count = 1): void {
+    const before = this.writes;
+    this.writes += count;
+    if (!this.walPath || Math.floor(before / 512) === Math.floor(this.writes / 512)) return;
     try {
       if ((statSync(this.walPath, { throwIfNoEntry: false })?.size ?? 0) > WAL_LIMIT) this.db.pragma('wal_checkpoint(TRUNCATE)');
     } catch {
@@ -833,6 +843,8 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    // Whatever is queued for the next group commit is committed (and answered) first.
+    if (this.db.open) this.group.flush();
     // The worker's connection first: the last one to close checkpoints and removes the WAL.
     await this.checkpointer?.close();
     if (this.db.open) {
