@@ -80,6 +80,17 @@ export class CallkeeperMetrics implements CallObserver {
         this.set(await store.outboxDepth());
       },
     });
+    // The store counts overflows (every instance adds to it); the counter mirrors that count.
+    new Counter({
+      name: 'callkeeper_notifications_overflowed_total',
+      help: 'Undelivered notifications dead-lettered because a call or the outbox reached its bound (in the store: all instances)',
+      registers,
+      async collect() {
+        const { overflowed } = await store.outboxStats();
+        this.reset();
+        this.inc(overflowed);
+      },
+    });
   }
 
   /** One answered request; `route` is the route pattern (ids do not make new series). */
