@@ -29,7 +29,16 @@ before(async () => {
   rig = await startRig();
   redis = await startRedis();
 });
+// Replicas a test did not get to close (it failed half-way) are closed here, so a failure is
+// reported instead of open proxies keeping the file's process alive forever.
+const replicas: Replica[] = [];
 after(async () => {
+  const bounded = (p: Promise<unknown>) =>
+    Promise.race([p.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
+  for (const r of replicas) {
+    await bounded(r.k.close());
+    await bounded(r.proxy.close());
+  }
   for (const c of clients) c.disconnect();
   await rig.close();
   await redis.stop();
@@ -115,6 +124,7 @@ async function replica(name: string, namespace: string): Promise<Replica> {
     shared: { redis: r, namespace, leaseTtl: TTL },
   });
   const rep: Replica = { name, k, proxy, redis: r, ended: [], hooks: [] };
+  replicas.push(rep);
   k.on('ended', (e) => rep.ended.push(e));
   if (process.env.SHARED_DEBUG) {
     k.on('rebalanced', (e) => console.log(name, 'rebalanced', JSON.stringify(e)));
