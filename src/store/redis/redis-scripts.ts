@@ -1,0 +1,29 @@
+import { readFileSync } from 'node:fs';
+
+/** Every operation's script: lua/<name>.lua, each with a header naming its KEYS, ARGV and returns. */
+export const SCRIPT_NAMES = [
+  'create',
+  'keepalive',
+  'end',
+  'answer',
+  'expire',
+  'establish',
+  'claim',
+  'finish',
+  'purge',
+  'add-app',
+  'clock-init',
+  'clock-advance',
+] as const;
+
+export type ScriptName = (typeof SCRIPT_NAMES)[number];
+
+/**
+ * The scripts' text: lib.lua (the shared prelude) and the operation. They are read next to this
+ * module (`lua/`): the build copies them into dist/ (scripts/copy-lua.mjs), and the package ships dist/.
+ */
+export function loadScripts(): Record<ScriptName, string> {
+  const read = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
+  const lib = read('lib');
+  return Object.fromEntries(SCRIPT_NAMES.map((n) => [n, `${lib}\n${read(n)}`])) as Record<ScriptName, string>;
+}
