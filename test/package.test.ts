@@ -27,6 +27,12 @@ async function run(cmd: string, args: string[], cwd: string, env: Record<string,
 function npmEnv(extra: Record<string, string> = {}): Record<string, string | undefined> {
   const env: Record<string, string | undefined> = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('npm_')) env[k] = v;
+  // npm itself must reach the package registry (the one place beyond loopback a test may go):
+  // the loopback guard (test/loopback-only.mjs, handed down in NODE_OPTIONS) is taken off for it.
+  if (env.NODE_OPTIONS)
+    env.NODE_OPTIONS = env.NODE_OPTIONS.split(/\s+/)
+      .filter((o) => !o.includes('loopback-only.mjs'))
+      .join(' ');
   return { ...env, npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false', ...extra };
 }
 
