@@ -1,3 +1,5 @@
+import { WallTimers } from './wall-timers.js';
+
 /**
  * Virtual time. Every part of callkeeper that needs "now" or "later" asks a Clock,
  * never the wall clock, so tests can run 45 minutes in a millisecond and a server can
@@ -28,7 +30,6 @@ export interface Timer {
 interface Pending {
   at: number;
   fn: () => void;
-  handle: NodeJS.Timeout | undefined;
   done: boolean;
 }
 
@@ -72,9 +73,6 @@ export function safeIso(t: number): string {
   return new Date(ms).toISOString();
 }
 
-/** setTimeout's longest delay; longer waits are split. */
-const MAX_DELAY = 2 ** 31 - 1;
-
 /**
  * The clock a server runs on: starts at the wall clock's time and runs `scale` times faster
  * than it (scale 1 = real time). `advance` jumps ahead on top of that.
@@ -84,7 +82,10 @@ export class ScaledClock implements Clock {
   private readonly wallOrigin: number;
   private readonly virtualOrigin: number;
   private offset = 0;
-  private readonly pending = new Set<Pending>();
+  private readonly timers = new WallTimers(
+    () => this.now(),
+    () => this.scale,
+  );
 
   constructor(
     scale = 1,
@@ -106,47 +107,13 @@ export class ScaledClock implements Clock {
   }
 
   setTimer(at: number, fn: () => void): Timer {
-    const p: Pending = { at, fn, handle: undefined, done: false };
-    this.pending.add(p);
-    this.arm(p);
-    return {
-      cancel: () => {
-        p.done = true;
-        if (p.handle) clearTimeout(p.handle);
-        this.pending.delete(p);
-      },
-    };
+    return this.timers.set(at, fn);
   }
 
   advance(ms: number): void {
     checkAdvance(this.now(), ms);
     this.offset += ms;
-    const now = this.now();
-    const due = [...this.pending].filter((p) => p.at <= now).sort((a, b) => a.at - b.at);
-    for (const p of due) this.fire(p);
-    // The rest must be re-armed: their wall-clock delay just got shorter.
-    for (const p of this.pending) this.arm(p);
-  }
-
-  private arm(p: Pending): void {
-    if (p.handle) clearTimeout(p.handle);
-    const wait = Math.max(0, Math.ceil((p.at - this.now()) / this.scale));
-    p.handle = setTimeout(
-      () => {
-        // Rounding can wake us a hair early; go back to sleep rather than fire early.
-        if (this.now() >= p.at) this.fire(p);
-        else this.arm(p);
-      },
-      Math.min(wait, MAX_DELAY),
-    );
-  }
-
-  private fire(p: Pending): void {
-    if (p.done) return;
-    p.done = true;
-    if (p.handle) clearTimeout(p.handle);
-    this.pending.delete(p);
-    p.fn();
+    this.timers.jumped();
   }
 }
 
@@ -166,7 +133,7 @@ export class ManualClock implements Clock {
   }
 
   setTimer(at: number, fn: () => void): Timer {
-    const p: Pending = { at, fn, handle: undefined, done: false };
+    const p: Pending = { at, fn, done: false };
     this.pending.add(p);
     if (at <= this.t) queueMicrotask(() => this.fire(p));
     return {

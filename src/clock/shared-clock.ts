@@ -1,16 +1,7 @@
 import type { ClockPort, ClockState } from '../store/clock-port.js';
 import { type Clock, checkAdvance, MAX_TIME_SCALE, MAX_VIRTUAL_TIME, type Timer } from './clock.js';
 import { initialClockState, virtualAt } from './clock-math.js';
-
-interface Pending {
-  at: number;
-  fn: () => void;
-  handle: NodeJS.Timeout | undefined;
-  done: boolean;
-}
-
-/** setTimeout's longest delay; longer waits are split. */
-const MAX_DELAY = 2 ** 31 - 1;
+import { WallTimers } from './wall-timers.js';
 
 export interface SharedClockOptions {
   /** Virtual ms per wall ms wanted; a store holding another scale is rebased to it. */
@@ -32,7 +23,10 @@ export interface SharedClockOptions {
 export class SharedClock implements Clock {
   private state: ClockState;
   private last = Number.NEGATIVE_INFINITY;
-  private readonly pending = new Set<Pending>();
+  private readonly timers = new WallTimers(
+    () => this.now(),
+    () => this.state.scale,
+  );
   private readonly unwatch: () => void;
   private readonly poll: NodeJS.Timeout;
 
@@ -82,16 +76,7 @@ export class SharedClock implements Clock {
   }
 
   setTimer(at: number, fn: () => void): Timer {
-    const p: Pending = { at, fn, handle: undefined, done: false };
-    this.pending.add(p);
-    this.arm(p);
-    return {
-      cancel: () => {
-        p.done = true;
-        if (p.handle) clearTimeout(p.handle);
-        this.pending.delete(p);
-      },
-    };
+    return this.timers.set(at, fn);
   }
 
   /** Moves every instance's time forward by `ms` (one atomic store step). */
@@ -104,36 +89,12 @@ export class SharedClock implements Clock {
   apply(state: ClockState): void {
     if (state.version <= this.state.version) return;
     this.state = state;
-    const now = this.now();
-    const due = [...this.pending].filter((p) => p.at <= now).sort((a, b) => a.at - b.at);
-    for (const p of due) this.fire(p);
-    // The rest must be re-armed: their wall-clock delay changed.
-    for (const p of this.pending) this.arm(p);
+    this.timers.jumped();
   }
 
   /** Stops listening to the store; timers are left to their owners. */
   close(): void {
     this.unwatch();
     clearInterval(this.poll);
-  }
-
-  private arm(p: Pending): void {
-    if (p.handle) clearTimeout(p.handle);
-    const wait = Math.max(0, Math.ceil((p.at - this.now()) / this.state.scale));
-    p.handle = setTimeout(
-      () => {
-        if (this.now() >= p.at) this.fire(p);
-        else this.arm(p);
-      },
-      Math.min(wait, MAX_DELAY),
-    );
-  }
-
-  private fire(p: Pending): void {
-    if (p.done) return;
-    p.done = true;
-    if (p.handle) clearTimeout(p.handle);
-    this.pending.delete(p);
-    p.fn();
   }
 }
