@@ -140,11 +140,15 @@ describe('sample bot flows end to end', () => {
   test('compliance-recording bot: answer within 5 s, report recording, follow people joining and leaving', async () => {
     let answeredAt = 0;
     let recording = false;
+    let observed = '';
     const ringAt = s.clock.now();
     bot.on(async (n) => {
       const d = data(n);
       const id = callOf(n);
-      if (isCall(n) && n.changeType === 'created') {
+      // As the PolicyRecordingBot sample: a call without an observed participant is not a CR call.
+      const ctx = d.incomingContext as { observedParticipantId?: string; sourceParticipantId?: string } | undefined;
+      if (isCall(n) && n.changeType === 'created' && ctx?.observedParticipantId && ctx.observedParticipantId === ctx.sourceParticipantId) {
+        observed = ctx.observedParticipantId;
         await graph(`/${id}/answer`, 'POST', {
           callbackUri: bot.url,
           mediaConfig: { '@odata.type': '#microsoft.graph.serviceHostedMediaConfig' },
@@ -157,7 +161,9 @@ describe('sample bot flows end to end', () => {
         recording = true;
       }
     });
-    const id = String((await control('/incoming-calls', { appId: DEFAULT_APP.clientId, callbackUri: bot.url })).id);
+    const rung = await control('/incoming-calls', { appId: DEFAULT_APP.clientId, callbackUri: bot.url, policyBasedRecording: true });
+    const id = String(rung.id);
+    assert.equal(Date.parse(String(rung.answerByDateTime)) - ringAt, 5_000, 'a policy-based recording call rings for 5 s, not 15');
     await bot.until(() => answeredAt > 0, pump(0), 'the incoming call');
     assert.ok(answeredAt - ringAt < 5_000, 'answered within the 5 s policy-recording window');
     await bot.until(() => recording, pump(500), 'the call established');
@@ -179,6 +185,14 @@ describe('sample bot flows end to end', () => {
       'roster: bot (recording), Caller, Adele Vance (muted), Alex Wilber',
       'roster: bot (recording), Caller, Alex Wilber',
     ]);
+    const roster = (await graph(`/${id}/participants`, 'GET')) as {
+      value: { id: string; info: { identity: { user?: { displayName?: string } } } }[];
+    };
+    assert.equal(
+      roster.value.find((p) => p.id === observed)?.info.identity.user?.displayName,
+      'Caller',
+      'the observed participant is the caller',
+    );
     assert.equal(bot.rejected, 0);
   });
 });

@@ -31,6 +31,8 @@ function resourceData(call: CallRecord, state: CallState, resultInfo?: ResultInf
     ...(call.direction === 'incoming' && r.requestedModalities ? { requestedModalities: r.requestedModalities } : {}),
     // An incoming call names whom it rings: the bot (call-answer.md, the incoming notification).
     ...(call.direction === 'incoming' && state === 'incoming' && Array.isArray(r.targets) ? { targets: r.targets } : {}),
+    // A compliance-recording bot learns whom it records from it (docs/decisions.md, "Policy-based recording calls").
+    ...(call.direction === 'incoming' && state === 'incoming' && r.incomingContext ? { incomingContext: r.incomingContext } : {}),
     ...(resultInfo ? { resultInfo: { '@odata.type': '#microsoft.graph.resultInfo', ...resultInfo } } : {}),
   };
 }

@@ -8,16 +8,18 @@ import type { Refusal } from '../store/results.js';
 import type { CallObserver, ChangeType } from './call-events.js';
 import { newCallId } from './call-ids.js';
 import {
-  ANSWER_WINDOW_MS,
   APP_HANGUP_RESULT,
+  answerWindowMs,
   type CallOwner,
   type CallRecord,
+  type CallResource,
   KEEPALIVE_TIMEOUT_RESULT,
   REDIRECTED_RESULT,
   REJECT_RESULTS,
   REMOTE_HANGUP_RESULT,
   UNANSWERED_RESULT,
 } from './call-types.js';
+import { peerParticipantId } from './participants.js';
 import { validateCreateCall } from './validate-create.js';
 import { type RungBot, validateAnswer, validateIncoming, validateRedirect, validateReject } from './validate-incoming.js';
 
@@ -139,23 +141,36 @@ export class CallService {
 
   /**
    * Control API: a call rings the bot. The bot learns of it by a `created` notification and has
-   * ANSWER_WINDOW_MS to answer, reject or redirect it; unanswered, it ends.
+   * 15 s to answer, reject or redirect it (5 s for a policy-based recording call); unanswered, it ends.
    */
   async ring(input: unknown, bot?: RungBot): Promise<CallRecord> {
     const ring = validateIncoming(input, { strictCallbackUri: this.config.strictCallbackUri, bot });
     const now = this.clock.now();
+    const id = randomUUID();
+    const resource: CallResource = { ...ring.resource, tenantId: ring.tenantId, myParticipantId: randomUUID(), callChainId: randomUUID() };
+    if (ring.policyBasedRecording) {
+      // The caller is the one recorded, and the one whose call brought the bot in (call-answer.md,
+      // incomingContext; the recording samples check observed == source).
+      const caller = peerParticipantId(id, 0);
+      resource.incomingContext = {
+        '@odata.type': '#microsoft.graph.incomingContext',
+        observedParticipantId: caller,
+        sourceParticipantId: caller,
+      };
+    }
+    const deadline = now + answerWindowMs(resource);
     const call: CallRecord = {
-      id: randomUUID(),
+      id,
       owner: { appId: ring.appId, tenantId: ring.tenantId },
       state: 'incoming',
       direction: 'incoming',
       createdAt: now,
       lastKeepAliveAt: null,
-      deadline: now + ANSWER_WINDOW_MS,
+      deadline,
       establishAt: null,
       endedAt: null,
       resultInfo: null,
-      resource: { ...ring.resource, tenantId: ring.tenantId, myParticipantId: randomUUID(), callChainId: randomUUID() },
+      resource,
     };
     await this.store.create({
       id: call.id,
@@ -163,7 +178,7 @@ export class CallService {
       state: 'incoming',
       direction: 'incoming',
       createdAt: now,
-      deadline: now + ANSWER_WINDOW_MS,
+      deadline,
       establishAt: null,
       resource: call.resource,
     });

@@ -84,5 +84,24 @@ export const REDIRECTED_RESULT: ResultInfo = {
   message: 'The call was redirected by the application.',
 };
 
-/** How long the bot has to answer an incoming call (FACTS.md §4). */
+/**
+ * How long the bot has to answer an incoming call: "15 seconds for regular scenarios and 5
+ * seconds for policy-based recording scenarios" (https://learn.microsoft.com/graph/api/call-answer).
+ */
 export const ANSWER_WINDOW_MS = 15_000;
+export const POLICY_RECORDING_ANSWER_WINDOW_MS = 5_000;
+
+/**
+ * A policy-based (compliance) recording call is one whose incomingContext names an observed
+ * participant: Graph sets it only for those, and the recording samples tell them apart by it
+ * (docs/decisions.md, "Policy-based recording calls").
+ */
+export function isPolicyRecording(resource: CallResource): boolean {
+  const ctx = resource.incomingContext as { observedParticipantId?: unknown } | undefined;
+  return typeof ctx?.observedParticipantId === 'string' && ctx.observedParticipantId !== '';
+}
+
+/** The answer window of an incoming call with this resource. */
+export function answerWindowMs(resource: CallResource): number {
+  return isPolicyRecording(resource) ? POLICY_RECORDING_ANSWER_WINDOW_MS : ANSWER_WINDOW_MS;
+}

@@ -115,13 +115,21 @@ export function initialRoster(call: CallRecord, now: number): NewParticipant[] {
   const people = others.filter(isObject).map(
     (t, i): NewParticipant => ({
       ...base,
-      id: `${call.id.slice(0, 24)}${String(i + 1).padStart(12, '0')}`,
+      id: peerParticipantId(call.id, i),
       isBot: false,
       recordingStatus: null,
       info: isObject(t.identity) ? identityInfo(stripType(t.identity)) : identityInfo({}),
     }),
   );
   return [bot, ...people];
+}
+
+/**
+ * The participant id of the i-th other person of a call's initial roster (the caller of an
+ * incoming call is 0): fixed per call, so a ring can name it before anyone has joined.
+ */
+export function peerParticipantId(callId: string, i: number): string {
+  return `${callId.slice(0, 24)}${String(i + 1).padStart(12, '0')}`;
 }
 
 function botDisplayName(r: Record<string, unknown>): Record<string, unknown> {

@@ -24,11 +24,13 @@ export interface IncomingRing {
   appId: string;
   tenantId: string;
   resource: Record<string, unknown>;
+  /** A compliance-recording bot is rung for the caller's call: 5 s to answer (docs/decisions.md). */
+  policyBasedRecording: boolean;
 }
 
 /**
- * POST /_callkeeper/incoming-calls: `{appId, tenantId?, callbackUri, source?, requestedModalities?}`.
- * The caller defaults to a Teams user; modalities to audio.
+ * POST /_callkeeper/incoming-calls: `{appId, tenantId?, callbackUri, source?, requestedModalities?,
+ * policyBasedRecording?}`. The caller defaults to a Teams user; modalities to audio.
  */
 export function validateIncoming(
   input: unknown,
@@ -50,6 +52,9 @@ export function validateIncoming(
       user: { '@odata.type': '#microsoft.graph.identity', id: '8d4d8ca3-0000-4000-8000-0000ca11e400', displayName: 'Caller' },
     },
   };
+  const policyBasedRecording = body.policyBasedRecording ?? false;
+  if (typeof policyBasedRecording !== 'boolean')
+    throw bad("Property 'policyBasedRecording' must be true (a compliance-recording bot is rung) or false.");
   if (!isObject(source) || !isObject(source.identity)) throw bad("Property 'source' must be a participantInfo with an identity.");
   validateTarget(source, 'source');
   const application: Record<string, unknown> = { '@odata.type': '#microsoft.graph.identity', id: body.appId.toLowerCase() };
@@ -62,6 +67,7 @@ export function validateIncoming(
     appId: body.appId.toLowerCase(),
     tenantId: (typeof tenantId === 'string' ? tenantId : '').toLowerCase(),
     resource: { callbackUri, source, requestedModalities: modalities, targets: [bot] },
+    policyBasedRecording,
   };
 }
 
