@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify';
 import { type AppRegistration, AppRegistry, DEFAULT_APP } from './auth/apps.js';
 import { CLOUDS, type Cloud } from './auth/clouds.js';
 import { SecretThrottle } from './auth/secret-throttle.js';
@@ -27,16 +27,27 @@ import type { BotActionStore } from './store/bot-action-store.js';
 import type { FaultStore } from './store/fault-store.js';
 import type { JournalStore } from './store/journal-store.js';
 import type { OutboxBounds } from './store/outbox-port.js';
+import { RedisStore } from './store/redis/redis-store.js';
+import { RedisControlStore } from './store/redis-control-store.js';
 import { SqliteBotActionStore } from './store/sqlite-bot-action-store.js';
 import { SqliteControlStore } from './store/sqlite-control-store.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import type { Store } from './store/store.js';
+import { StoreConfigError } from './store/store-errors.js';
 import type { ThrottleStore } from './store/throttle-store.js';
+import { UnsupportedBotActionStore } from './store/unsupported-bot-action-store.js';
 import { EventHub } from './ui/event-hub.js';
 
 export interface CallkeeperConfig {
   /** Directory of the SQLite file; undefined: in memory, nothing on disk. */
   dataDir: string | undefined;
+  /**
+   * A Redis store instead of SQLite (redis://host:port/db, redis-cluster://host:port,...):
+   * every instance on it is one callkeeper (docs/architecture.md, "Several instances").
+   */
+  storeUrl?: string | undefined;
+  /** The Redis store's shard count; the same on every instance of one store (default 8). */
+  storeShards?: number;
   keepAliveTimeoutMs: number;
   /** Virtual time runs this many times faster than the wall clock. */
   timeScale: number;
@@ -121,6 +132,8 @@ export interface Callkeeper {
   readonly notifier: NotificationDispatcher;
   readonly notificationSigner: NotificationSigner;
   readonly config: CallkeeperConfig;
+  /** Names this instance in health, logs and x-ms-ags-diagnostic (host name and pid unless configured). */
+  readonly instanceName: string;
   /** Starts listening; resolves with the address (http://host:port). */
   listen(host: string, port: number): Promise<string>;
   /** Starts the https app listening; resolves with the address (https://host:port). */
@@ -135,12 +148,8 @@ export interface Callkeeper {
  */
 export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}): Promise<Callkeeper> {
   const config: CallkeeperConfig = { ...DEFAULTS, ...overrides };
-  const store =
-    config.store ??
-    new SqliteStore({
-      ...(config.dataDir === undefined ? {} : { dataDir: config.dataDir }),
-      ...(config.outboxBounds ? { outboxBounds: config.outboxBounds } : {}),
-    });
+  const instanceName = config.instanceName ?? `${hostname()}:${process.pid}`;
+  const store = config.store ?? (await openStore(config, instanceName));
   // Virtual time lives in the store: every instance on it agrees, and a restart goes on from it.
   const shared = config.clock ? undefined : await SharedClock.open(store, { scale: config.timeScale });
   const clock: Clock = config.clock ?? (shared as SharedClock);
@@ -150,7 +159,11 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
     strictCallbackUri: config.strictCallbackUri,
     endedRetentionMs: config.endedRetentionMs,
   });
-  const controlStore = config.controlStore ?? new SqliteControlStore(config.dataDir === undefined ? {} : { dataDir: config.dataDir });
+  const controlStore =
+    config.controlStore ??
+    (store instanceof RedisStore
+      ? new RedisControlStore(store.connection)
+      : new SqliteControlStore(config.dataDir === undefined ? {} : { dataDir: config.dataDir }));
   const injector = new FaultInjector(controlStore, clock, config.random);
   const throttle = config.throttle ? new Throttle(controlStore, clock, config.throttle) : undefined;
   const journal = new RequestJournal(controlStore, config.journalSize ?? DEFAULT_JOURNAL_SIZE);
@@ -233,13 +246,14 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
   };
   const httpOptions = {
     bodyLimit: config.bodyLimit,
-    instanceName: config.instanceName ?? `${hostname()}:${process.pid}`,
+    instanceName,
     logger: config.logger,
     controlToken: config.controlToken,
     limits: config.limits,
   };
   app = buildHttpApp(deps, httpOptions);
   const tlsApp = config.tls ? buildHttpApp(deps, { ...httpOptions, https: config.tls }) : undefined;
+  if (store instanceof RedisStore) await checkPersistence(store, app.log, instanceName);
   await scheduler.start();
   await operationScheduler.start();
   notifier.start();
@@ -263,6 +277,7 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
     notifier,
     notificationSigner,
     config,
+    instanceName,
     async listen(host, port) {
       // Fastify names 0.0.0.0 as 127.0.0.1; say what is really bound.
       const url = await built.listen({ host, port });
@@ -297,5 +312,50 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
 function botActionStoreFor(config: CallkeeperConfig, store: Store): BotActionStore {
   if (config.botActionStore) return config.botActionStore;
   if (store instanceof SqliteStore) return new SqliteBotActionStore(store);
+  // Until the Redis bot-action store exists: calls work, bot actions answer 501 (docs/decisions.md).
+  if (store instanceof RedisStore) return new UnsupportedBotActionStore('participants, operations and tones on a Redis store');
   throw new Error('this call store has no bot-action store beside it: pass botActionStore');
+}
+
+/** SQLite in the data directory, or Redis when a store URL is given (with this instance's name on its sweep claims). */
+async function openStore(config: CallkeeperConfig, instanceName: string): Promise<Store> {
+  const bounds = config.outboxBounds ? { outboxBounds: config.outboxBounds } : {};
+  if (config.storeUrl === undefined)
+    return new SqliteStore({ ...(config.dataDir === undefined ? {} : { dataDir: config.dataDir }), ...bounds });
+  const shards = config.storeShards ?? 8;
+  const store = await RedisStore.open({ url: config.storeUrl, shards, instanceId: instanceName, ...bounds });
+  // Instances with different shard counts would each see part of the calls: the first one sets it.
+  const stored = await store.getOrInitSetting('redisShards', String(shards));
+  if (stored !== String(shards)) {
+    await store.close();
+    throw new StoreConfigError(`the store at ${store.location} is sharded ${stored} ways; start with --store-shards ${stored}`);
+  }
+  return store;
+}
+
+/**
+ * Says at start what an acknowledged change survives (docs/decisions.md, "Durability on Redis"):
+ * without AOF, a Redis restart loses everything since its last snapshot, or all of it.
+ */
+async function checkPersistence(store: RedisStore, log: FastifyBaseLogger, instance: string): Promise<void> {
+  const where = { instance, store: store.location };
+  let p: { aof: boolean; fsync: string; rdb: boolean };
+  try {
+    p = await store.persistence();
+  } catch (err) {
+    // Managed Redis often forbids CONFIG GET.
+    log.warn({ ...where, err }, 'could not read the Redis persistence settings (CONFIG GET); see docs/decisions.md for what to set');
+    return;
+  }
+  if (!p.aof)
+    log.warn(
+      { ...where, appendonly: 'no', snapshots: p.rdb },
+      'Redis persistence: AOF is off, so a Redis restart loses acknowledged changes (all of them, or those since the last snapshot); set appendonly yes and appendfsync everysec (at most about 1 s lost) or always (nothing acknowledged lost)',
+    );
+  else if (p.fsync === 'no')
+    log.warn(
+      { ...where, appendonly: 'yes', appendfsync: 'no' },
+      'Redis persistence: appendfsync no leaves flushing to the OS (about 30 s of acknowledged changes lost in a power cut); set appendfsync everysec or always',
+    );
+  else log.info({ ...where, appendonly: 'yes', appendfsync: p.fsync }, 'Redis persistence: AOF on');
 }

@@ -1,4 +1,5 @@
 import { faultRulesKind } from '../faults/fault-option.js';
+import { parseRedisUrl } from '../store/redis/redis-url.js';
 import { type OptionDef, type OptionValues, option } from './option-def.js';
 import {
   booleanKind,
@@ -9,6 +10,8 @@ import {
   integerKind,
   listKind,
   numberKind,
+  type OptionKind,
+  OptionValueError,
   portKind,
   sizeKind,
   stringKind,
@@ -20,6 +23,25 @@ function duration(dflt: string, min: string, max: string, help: string): OptionD
 }
 
 const path = (arg: string) => stringKind(arg, { nonEmpty: true });
+
+/** A Redis store's URL, checked as RedisStore reads it (the value stays the text, password and all). */
+const storeKind: OptionKind<string> = {
+  arg: '<url>',
+  parseText: (text) => {
+    try {
+      parseRedisUrl(text);
+    } catch (err) {
+      throw new OptionValueError((err as Error).message);
+    }
+    return text.trim();
+  },
+  parseJson: (v) => {
+    if (typeof v !== 'string') throw new OptionValueError(`expected a redis:// or redis-cluster:// URL, got ${JSON.stringify(v)}`);
+    return storeKind.parseText(v);
+  },
+  schema: { type: 'string', pattern: '^redis(-cluster)?://' },
+  range: '',
+};
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -42,6 +64,17 @@ export const SERVE_OPTIONS = {
     help: 'directory of the SQLite store (callkeeper.db)',
   }),
   memory: option({ kind: booleanKind, default: false, help: 'keep everything in memory; nothing is written to disk' }),
+  store: option({
+    kind: storeKind,
+    default: undefined,
+    defaultText: 'SQLite in --data',
+    help: 'keep calls, apps and virtual time in Redis: redis://[:password@]host:port/db or redis-cluster://host:port,host:port; every instance on one store is one callkeeper (README "Scale out")',
+  }),
+  storeShards: option({
+    kind: integerKind('<n>', 1, 1024),
+    default: 8,
+    help: 'with --store: how many {ck:<n>} hash-tagged shards the calls are spread over; the same on every instance of one store',
+  }),
   keepaliveTimeout: duration('45m', '1s', '30d', 'a call ends this long after its start or last keepAlive (virtual time)'),
   timeScale: option({
     kind: numberKind('<n>', 0.001, 1_000_000),

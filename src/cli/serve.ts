@@ -6,6 +6,7 @@ import { wallTime } from '../clock/clock.js';
 import { isLoopbackBinding } from '../http/control-guard.js';
 import { DEFAULT_DISPATCHER } from '../notifications/dispatcher.js';
 import { type Callkeeper, createCallkeeper } from '../server.js';
+import { StoreConfigError, StoreUnavailableError } from '../store/store-errors.js';
 import { loadOrCreateTls, type TlsMaterial } from '../tls/certificates.js';
 import { defaultMemoryTlsDir } from '../tls/tls-dir.js';
 import { configApps } from './config-file.js';
@@ -65,6 +66,17 @@ async function explainDataDirErrors<T>(start: () => Promise<T>, dataDir: string 
     const code = (err as NodeJS.ErrnoException).code ?? '';
     if (dataDir && /^(EACCES|EPERM|EROFS|ENOTDIR|EEXIST|ENOENT|SQLITE_CANTOPEN|SQLITE_READONLY)$/.test(code))
       throw new CliError(`${dataLabel}: cannot use ${dataDir}: ${(err as Error).message}`);
+    throw err;
+  }
+}
+
+/** A Redis store that cannot be reached, or is set up otherwise, names --store. */
+async function explainStoreErrors<T>(start: () => Promise<T>, storeLabel: string | undefined): Promise<T> {
+  try {
+    return await start();
+  } catch (err) {
+    if (storeLabel && (err instanceof StoreUnavailableError || err instanceof StoreConfigError))
+      throw new CliError(`${storeLabel}: ${err.message}`);
     throw err;
   }
 }
@@ -149,6 +161,8 @@ export async function serve(argv: string[], env: Record<string, string | undefin
   const gate = new StartupGate(process.stdout);
   const config: Parameters<typeof createCallkeeper>[0] = {
     dataDir,
+    storeUrl: o.store,
+    storeShards: o.storeShards,
     keepAliveTimeoutMs: o.keepaliveTimeout,
     establishDelayMs: o.establishDelay,
     botActions: {
@@ -173,7 +187,10 @@ export async function serve(argv: string[], env: Record<string, string | undefin
       retry: { ...DEFAULT_DISPATCHER.retry, retryForMs: o.notifyRetryFor },
     },
   };
-  const ck = await explainDataDirErrors(() => createCallkeeper(config), dataDir, label('data'));
+  const ck = await explainStoreErrors(
+    () => explainDataDirErrors(() => createCallkeeper(config), o.store === undefined ? dataDir : undefined, label('data')),
+    o.store === undefined ? undefined : label('store'),
+  );
   let address: string;
   let tlsAddress: string | undefined;
   try {
@@ -197,6 +214,8 @@ export async function serve(argv: string[], env: Record<string, string | undefin
     caPath: tls?.local?.caPath ?? null,
     tlsNames: tls?.local?.names ?? null,
     data: ck.store.location,
+    store: { kind: ck.store.kind, location: ck.store.location },
+    instance: ck.instanceName,
     pid: process.pid,
   };
   const app = ck.apps.list()[0];
@@ -208,7 +227,10 @@ export async function serve(argv: string[], env: Record<string, string | undefin
     `  Clouds       global at /, US Gov L4 at /usgov, US Gov L5 (DoD) at /dod, China at /china`,
     `  Control API  ${address}/_callkeeper`,
     `  Bot tokens   ${address}/botframework/v1/.well-known/openidconfiguration  (validates notifications)`,
-    `  Data         ${ck.store.location === 'memory' ? 'in memory (nothing is written to disk)' : ck.store.location}`,
+    ck.store.kind === 'redis'
+      ? `  Store        ${ck.store.location}  (shared: every instance on it is one callkeeper; ${o.storeShards} shards)`
+      : `  Data         ${ck.store.location === 'memory' ? 'in memory (nothing is written to disk)' : ck.store.location}`,
+    `  Instance     ${ck.instanceName}`,
     `  keepAlive timeout ${o.keepaliveTimeout / 1000}s, time scale ${o.timeScale}x`,
   ];
   if (!isLoopbackBinding(ck.app.server.address())) {

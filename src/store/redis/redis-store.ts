@@ -24,6 +24,7 @@ import { notFound, ok, type WriteResult, wrongState } from '../results.js';
 import type { Store } from '../store.js';
 import { DuplicateCallError, StoreUnavailableError } from '../store-errors.js';
 import { loadScripts, SCRIPT_NAMES, type ScriptName } from './redis-scripts.js';
+import { parseRedisUrl } from './redis-url.js';
 
 export interface RedisStoreOptions {
   /** redis://host:port/db (one server) or redis-cluster://host:port,host:port (a cluster). */
@@ -158,17 +159,14 @@ export class RedisStore implements Store {
     this.bounds = options.outboxBounds ?? DEFAULT_OUTBOX_BOUNDS;
     this.instanceId = options.instanceId ?? randomUUID();
     this.feed.setMaxListeners(0);
-    const u = new URL(options.url);
-    u.password = '';
-    u.username = '';
-    this.location = u.toString();
+    this.location = parseRedisUrl(options.url).display;
   }
 
   /** Connects (to a server or a cluster), loads the scripts, subscribes to the change feed. */
   static async open(options: RedisStoreOptions): Promise<RedisStore> {
     const shards = options.shards ?? 8;
     if (!Number.isInteger(shards) || shards < 1 || shards > 1024) throw new RangeError(`shards must be 1 to 1024, got ${shards}`);
-    const url = new URL(options.url);
+    const target = parseRedisUrl(options.url);
     const common: RedisOptions = {
       lazyConnect: true,
       enableOfflineQueue: false,
@@ -176,32 +174,19 @@ export class RedisStore implements Store {
       commandTimeout: options.commandTimeoutMs ?? 5_000,
       connectTimeout: 5_000,
       retryStrategy: (times) => Math.min(times * 100, 1_000),
-      ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
-      ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
+      ...(target.password ? { password: target.password } : {}),
+      ...(target.username ? { username: target.username } : {}),
     };
     let client: Client;
     let subscriber: Client;
-    if (url.protocol === 'redis-cluster:') {
-      const nodes = url.host.split(',').map((h) => {
-        const [host = '127.0.0.1', port = '6379'] = h.split(':');
-        return { host, port: Number(port) };
-      });
-      // A URL's host holds one host:port; the rest of a comma list is in the pathname-less href.
-      const rest = options.url.replace(/^redis-cluster:\/\//, '').split(/[/?]/)[0] ?? '';
-      const all = rest.split(',').map((h) => {
-        const [host = '127.0.0.1', port = '6379'] = h.split(':');
-        return { host, port: Number(port) };
-      });
+    if (target.cluster) {
       const opts = { lazyConnect: true, enableOfflineQueue: false, redisOptions: common, clusterRetryStrategy: () => 200 };
-      client = new Cluster(all.length ? all : nodes, opts);
-      subscriber = new Cluster(all.length ? all : nodes, opts);
-    } else if (url.protocol === 'redis:') {
-      const db = Number(url.pathname.replace('/', '') || '0');
-      const base = { ...common, host: url.hostname || '127.0.0.1', port: Number(url.port || 6379), db };
+      client = new Cluster(target.nodes, opts);
+      subscriber = new Cluster(target.nodes, opts);
+    } else {
+      const base = { ...common, ...(target.nodes[0] as { host: string; port: number }), db: target.db };
       client = new Redis(base);
       subscriber = new Redis(base);
-    } else {
-      throw new Error(`--store ${url.protocol}: use redis://host:port/db or redis-cluster://host:port,host:port`);
     }
     // ioredis reports connection trouble as events; the operations reject on their own.
     client.on('error', () => undefined);
@@ -212,7 +197,7 @@ export class RedisStore implements Store {
     } catch (err) {
       client.disconnect();
       subscriber.disconnect();
-      throw new StoreUnavailableError(`cannot reach Redis at ${url.host}: ${(err as Error).message}`, err);
+      throw new StoreUnavailableError(`cannot reach Redis at ${target.display}: ${(err as Error).message}`, err);
     }
     const scripts = loadScripts();
     for (const name of SCRIPT_NAMES) client.defineCommand(`ck_${name.replace('-', '_')}`, { numberOfKeys: 1, lua: scripts[name] });
@@ -632,16 +617,35 @@ export class RedisStore implements Store {
     await this.cmd((c) => c.publish(CHANNEL, JSON.stringify(change)));
   }
 
-  /** Redis's own persistence settings, for the start-up check (see docs/architecture.md). */
+  /**
+   * Redis's own persistence settings, for the start-up check (docs/decisions.md, "Durability on
+   * Redis"). On a cluster, the weakest master's: a change is only as safe as the node it lives on.
+   */
   async persistence(): Promise<{ aof: boolean; fsync: string; rdb: boolean }> {
     const nodes = this.client instanceof Cluster ? this.client.nodes('master') : [this.client];
-    const first = nodes[0] as Redis;
-    const [aof, fsync, save] = await Promise.all([
-      first.config('GET', 'appendonly') as Promise<string[]>,
-      first.config('GET', 'appendfsync') as Promise<string[]>,
-      first.config('GET', 'save') as Promise<string[]>,
-    ]);
-    return { aof: aof[1] === 'yes', fsync: fsync[1] ?? '', rdb: (save[1] ?? '') !== '' };
+    const each = await this.cmd(() =>
+      Promise.all(
+        nodes.map(async (n) => {
+          const [aof, fsync, save] = await Promise.all([
+            n.config('GET', 'appendonly') as Promise<string[]>,
+            n.config('GET', 'appendfsync') as Promise<string[]>,
+            n.config('GET', 'save') as Promise<string[]>,
+          ]);
+          return { aof: aof[1] === 'yes', fsync: fsync[1] ?? '', rdb: (save[1] ?? '') !== '' };
+        }),
+      ),
+    );
+    const strength = ['no', 'everysec', 'always'];
+    const weakest = each.reduce((w, e) => (strength.indexOf(e.fsync) < strength.indexOf(w) ? e.fsync : w), 'always');
+    return { aof: each.every((e) => e.aof), fsync: weakest, rdb: each.every((e) => e.rdb) };
+  }
+
+  /**
+   * The command connection, for the stores kept beside this one (control, bot actions) so that
+   * one instance holds one connection pair. They must leave it open: close() here closes it.
+   */
+  get connection(): Redis | Cluster {
+    return this.client;
   }
 
   /** Deletes every callkeeper key (tests and benches only). */

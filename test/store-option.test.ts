@@ -1,0 +1,128 @@
+/** `serve --store redis://...`: what a user sees when starting on Redis (the several-instance flows are in multi-instance.test.ts). */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { runCli, spawnServe } from './cli-process.js';
+import { callBody, fetchToken } from './helpers.js';
+import { freePort, type RedisServer, startRedis } from './redis-server.js';
+
+const exec = promisify(execFile);
+const redisCli = (port: number, ...args: string[]) =>
+  exec('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: 30_000 }).then((r) => r.stdout.trim());
+
+let redis: RedisServer;
+before(async () => {
+  redis = await startRedis();
+});
+after(async () => {
+  await redis?.stop();
+});
+
+async function stop(p: Awaited<ReturnType<typeof spawnServe>>): Promise<void> {
+  p.child.kill('SIGTERM');
+  await p.exited;
+}
+
+describe('serve --store', () => {
+  test('a store URL that is not one, or a Redis that is not there, stops the start with a message naming --store', async () => {
+    const bad = await runCli(['serve', '--memory', '--no-https', '--port', '0', '--store', 'http://127.0.0.1:1']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--store: 'http:\/\/127\.0\.0\.1:1' is not a store URL: use redis:\/\//);
+    const db = await runCli(['serve', '--memory', '--no-https', '--port', '0'], {
+      env: { ...process.env, CALLKEEPER_STORE: 'redis-cluster://127.0.0.1:7000/2' },
+    });
+    assert.equal(db.code, 2);
+    assert.match(db.stderr, /CALLKEEPER_STORE=.*a Redis Cluster has only database 0/);
+    const secret = await runCli(['serve', '--memory', '--no-https', '--port', '0', '--store', 'redis://:hunter2@127.0.0.1:99999/0']);
+    assert.equal(secret.code, 2);
+    assert.doesNotMatch(secret.stderr, /hunter2/, 'an error never echoes the password');
+    const nobody = await freePort();
+    const down = await runCli(['serve', '--memory', '--no-https', '--port', '0', '--store', `redis://127.0.0.1:${nobody}/0`]);
+    assert.equal(down.code, 2);
+    assert.match(down.stderr, new RegExp(`--store: cannot reach Redis at redis://127\\.0\\.0\\.1:${nobody}/0`));
+  });
+
+  test('on Redis: health names the instance and the store (no password); AOF off is warned about at start, AOF on is not', async () => {
+    await redisCli(redis.port, 'CONFIG', 'SET', 'requirepass', 'pa55word');
+    const url = `redis://:pa55word@127.0.0.1:${redis.port}/3`;
+    const shown = `redis://127.0.0.1:${redis.port}/3`;
+    const a = await spawnServe(['--memory', '--no-https', '--store', url, '--log-level', 'info']);
+    try {
+      assert.match(a.output(), new RegExp(`Store {8}${shown.replace(/[/.]/g, '\\$&')} {2}\\(shared`));
+      const health = (await (await fetch(`${a.base}/_callkeeper/health`)).json()) as Record<string, unknown>;
+      assert.equal(health.storeKind, 'redis');
+      assert.equal(health.store, shown);
+      assert.equal(health.instance, `${/Instance\s+(\S+)/.exec(a.output())?.[1]}`);
+      assert.match(String(health.instance), new RegExp(`:${a.child.pid}$`), 'host name and pid');
+      assert.doesNotMatch(a.output(), /pa55word/);
+      // The warning comes once the banner is out; wait for it (event-driven, generous).
+      await until(() => /AOF is off/.test(a.output()));
+      assert.match(a.output(), /set appendonly yes and appendfsync everysec/);
+      assert.match(a.output(), new RegExp(`"instance":"${String(health.instance)}"`), 'the log line names the instance');
+    } finally {
+      await stop(a);
+    }
+    await redisCli(redis.port, '-a', 'pa55word', '--no-auth-warning', 'CONFIG', 'SET', 'appendonly', 'yes');
+    await redisCli(redis.port, '-a', 'pa55word', '--no-auth-warning', 'CONFIG', 'SET', 'appendfsync', 'everysec');
+    const b = await spawnServe(['--memory', '--no-https', '--store', url, '--log-level', 'info']);
+    try {
+      await until(() => /Redis persistence: AOF on/.test(b.output()));
+      assert.doesNotMatch(b.output(), /AOF is off/);
+    } finally {
+      await stop(b);
+    }
+  });
+
+  test('on Redis (before its bot-action store): calls work, participant and operation routes answer a Graph-shaped 501', async () => {
+    const url = `redis://:pa55word@127.0.0.1:${redis.port}/4`;
+    const a = await spawnServe(['--memory', '--no-https', '--store', url, '--establish-delay', '1ms']);
+    try {
+      const token = await fetchToken(a.base);
+      const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+      const created = await fetch(`${a.base}/v1.0/communications/calls`, {
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify(callBody()),
+      });
+      assert.equal(created.status, 201);
+      const { id } = (await created.json()) as { id: string };
+      const roster = await fetch(`${a.base}/v1.0/communications/calls/${id}/participants`, { headers: auth });
+      if (roster.status === 200) {
+        // The Redis bot-action store has landed (k10b): the roster is a real one.
+        assert.ok(Array.isArray(((await roster.json()) as { value: unknown }).value));
+      } else {
+        assert.equal(roster.status, 501);
+        const body = (await roster.json()) as { error: { code: string; message: string; innerError: unknown } };
+        assert.equal(body.error.code, 'NotImplemented');
+        assert.match(body.error.message, /participants, operations and tones on a Redis store/);
+        assert.ok(body.error.innerError, 'Graph-shaped');
+      }
+      assert.equal((await fetch(`${a.base}/v1.0/communications/calls/${id}/keepAlive`, { method: 'POST', headers: auth })).status, 200);
+      assert.equal((await fetch(`${a.base}/v1.0/communications/calls/${id}`, { method: 'DELETE', headers: auth })).status, 204);
+    } finally {
+      await stop(a);
+    }
+  });
+
+  test('instances on one store must agree on its shard count: a different --store-shards is refused', async () => {
+    const url = `redis://:pa55word@127.0.0.1:${redis.port}/5`;
+    const a = await spawnServe(['--memory', '--no-https', '--store', url, '--store-shards', '4']);
+    try {
+      const other = await runCli(['serve', '--memory', '--no-https', '--port', '0', '--store', url, '--store-shards', '16']);
+      assert.equal(other.code, 2);
+      assert.match(other.stderr, /--store: the store at redis:\/\/127\.0\.0\.1:\d+\/5 is sharded 4 ways; start with --store-shards 4/);
+    } finally {
+      await stop(a);
+    }
+  });
+});
+
+/** Waits (polling a child's output, 50 ms apart, up to 60 s) until `ok` holds. */
+async function until(ok: () => boolean): Promise<void> {
+  const end = Date.now() + 60_000;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
