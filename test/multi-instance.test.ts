@@ -149,7 +149,7 @@ describe('three instances on one Redis', { timeout: 900_000 }, () => {
     const kept = new Set<string>();
     const hung = new Set<string>();
     /** What the victim acknowledged before it died: creates, keepAlives, hang-ups. */
-    const byVictim = [0, 0, 0];
+    const byVictim = { creates: 0, keepAlives: 0, hangUps: 0 };
     const unexpected: string[] = [];
     let stop = false;
     let acked = 0;
@@ -176,17 +176,17 @@ describe('three instances on one Redis', { timeout: 900_000 }, () => {
         const { id } = (await res.json()) as { id: string };
         created.set(id, a);
         acked++;
-        if (a === VICTIM) byVictim[0]++;
+        if (a === VICTIM) byVictim.creates++;
         const k = pick(a);
         if (await attempt(k, () => fleet.keepAlive(k, id), 200)) {
           kept.add(id);
-          if (k === VICTIM) byVictim[1]++;
+          if (k === VICTIM) byVictim.keepAlives++;
         }
         if (Math.random() < 0.5) {
           const h = pick(k);
           if (await attempt(h, () => fleet.hangUp(h, id), 204)) {
             hung.add(id);
-            if (h === VICTIM) byVictim[2]++;
+            if (h === VICTIM) byVictim.hangUps++;
           }
         }
       }
@@ -210,8 +210,8 @@ describe('three instances on one Redis', { timeout: 900_000 }, () => {
     const leased = b.dropped.filter((d) => !b.received.some((r) => r.crid === d.crid));
     assert.ok(leased.length >= 1);
     assert.ok(
-      byVictim.every((n) => n > 0),
-      `the victim acknowledged creates, keepAlives and hang-ups before it died: ${byVictim.join(', ')}`,
+      Object.values(byVictim).every((n) => n > 0),
+      `the victim acknowledged creates, keepAlives and hang-ups before it died: ${JSON.stringify(byVictim)}`,
     );
     await createdAtLeast(acked + 20);
     b.release();
