@@ -27,6 +27,7 @@ import type { BotActionStore } from './store/bot-action-store.js';
 import type { FaultStore } from './store/fault-store.js';
 import type { JournalStore } from './store/journal-store.js';
 import type { OutboxBounds } from './store/outbox-port.js';
+import { RedisBotActionStore } from './store/redis/redis-bot-action-store.js';
 import { RedisStore } from './store/redis/redis-store.js';
 import { RedisControlStore } from './store/redis-control-store.js';
 import { SqliteBotActionStore } from './store/sqlite-bot-action-store.js';
@@ -35,7 +36,6 @@ import { SqliteStore } from './store/sqlite-store.js';
 import type { Store } from './store/store.js';
 import { StoreConfigError } from './store/store-errors.js';
 import type { ThrottleStore } from './store/throttle-store.js';
-import { UnsupportedBotActionStore } from './store/unsupported-bot-action-store.js';
 import { EventHub } from './ui/event-hub.js';
 
 export interface CallkeeperConfig {
@@ -312,8 +312,7 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
 function botActionStoreFor(config: CallkeeperConfig, store: Store): BotActionStore {
   if (config.botActionStore) return config.botActionStore;
   if (store instanceof SqliteStore) return new SqliteBotActionStore(store);
-  // Until the Redis bot-action store exists: calls work, bot actions answer 501 (docs/decisions.md).
-  if (store instanceof RedisStore) return new UnsupportedBotActionStore('participants, operations and tones on a Redis store');
+  if (store instanceof RedisStore) return new RedisBotActionStore(store);
   throw new Error('this call store has no bot-action store beside it: pass botActionStore');
 }
 

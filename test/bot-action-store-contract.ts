@@ -272,6 +272,61 @@ export function botActionStoreContract(
           await other.calls.close();
         }
       });
+
+      test('two instances sharing the store: joins at once all land, each roster notification one person longer', async () => {
+        const other = await openSecond(s);
+        try {
+          const id = await liveCall();
+          const people = Array.from({ length: 20 }, (_, i) => person(id, `p${i}`));
+          const results = await Promise.all(people.map((p, i) => (i % 2 ? other : s).bots.join(scope(id), [p])));
+          assert.ok(results.every((r) => r.ok));
+          const roster = await s.bots.roster(scope(id));
+          assert.deepEqual(roster.ok && roster.value.map((p) => p.id).sort(), people.map((p) => p.id).sort());
+          assert.deepEqual(
+            roster.ok && new Set(roster.value.map((p) => p.sourceId)).size,
+            20,
+            'every participant has its own media source id',
+          );
+          const sizes = (await queued(id)).filter((l) => l.startsWith('/participants')).map((l) => l.split(' ')[2]);
+          assert.deepEqual(
+            sizes,
+            people.map((_, i) => `[${i + 1}]`),
+          );
+        } finally {
+          await other.calls.close();
+        }
+      });
+
+      test('two instances sharing the store: tones at once get distinct sequence ids; prompts at once queue behind each other', async () => {
+        const other = await openSecond(s);
+        try {
+          const id = await liveCall();
+          await s.bots.startOperation(scope(id), op(id, 'subscribeToTone', null), { toneSubscribed: true });
+          const sent = await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 2 ? other : s).bots.tones(scope(id), ['tone1'])));
+          assert.ok(sent.every((r) => r.ok && r.value.notified === 1));
+          const sequenceIds = (await s.calls.listDeliveries({ callId: id, limit: 100 }))
+            .reverse()
+            .flatMap((e) => renderNotifications(e.fact))
+            .map((n) => (n.resourceData.toneInfo as { sequenceId: number } | undefined)?.sequenceId)
+            .filter((t) => t !== undefined);
+          assert.deepEqual(
+            sequenceIds,
+            Array.from({ length: 12 }, (_, i) => i + 1),
+          );
+          const prompts = await Promise.all(
+            Array.from({ length: 6 }, (_, i) =>
+              (i % 2 ? other : s).bots.startOperation(scope(id), op(id, 'playPrompt', 3_000), { queued: true }),
+            ),
+          );
+          const dues = prompts.map((p) => (p.ok ? p.value.dueAt : null)).sort((a, b) => (a ?? 0) - (b ?? 0));
+          assert.deepEqual(
+            dues,
+            Array.from({ length: 6 }, (_, i) => T0 + 3_000 * (i + 1)),
+          );
+        } finally {
+          await other.calls.close();
+        }
+      });
     }
   });
 }

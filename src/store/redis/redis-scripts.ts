@@ -14,6 +14,7 @@ export const SCRIPT_NAMES = [
   'add-app',
   'clock-init',
   'clock-advance',
+  'bot-commit',
 ] as const;
 
 export type ScriptName = (typeof SCRIPT_NAMES)[number];

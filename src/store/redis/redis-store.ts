@@ -132,6 +132,17 @@ function unavailable(err: unknown): Error {
 }
 
 type Client = Redis | Cluster;
+
+/** See RedisStore.shared. */
+export interface RedisShared {
+  readonly shards: number;
+  shardOf(id: string): number;
+  /** A shard's key prefix, `{ck:<n>}` (its hash tag). */
+  prefix(shard: number): string;
+  script(name: ScriptName, shard: number, ...args: (string | number)[]): Promise<unknown>;
+  /** Plain commands, with the store's error mapping (StoreUnavailableError). */
+  command<T>(run: (c: Redis | Cluster) => Promise<T>): Promise<T>;
+}
 type ScriptFn = (key: string, ...args: (string | number)[]) => Promise<unknown>;
 
 /**
@@ -243,6 +254,21 @@ export class RedisStore implements Store {
     } catch (err) {
       throw unavailable(err);
     }
+  }
+
+  /**
+   * What RedisBotActionStore (redis-bot-action-store.ts) shares with this store: the connection,
+   * the shard layout and the scripts, so a call's bot-action state and the facts it queues live in
+   * the call's own shard and commit with the call's outbox line in one script.
+   */
+  get shared(): RedisShared {
+    return {
+      shards: this.shards,
+      shardOf: (id) => shardOf(id, this.shards),
+      prefix: (shard) => `{ck:${shard}}`,
+      script: (name, shard, ...args) => this.script(name, shard, ...args),
+      command: (run) => this.cmd(run),
+    };
   }
 
   private allShards(): number[] {
