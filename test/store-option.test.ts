@@ -87,9 +87,17 @@ describe('serve --store', () => {
       });
       assert.equal(created.status, 201);
       const { id } = (await created.json()) as { id: string };
+      // Someone joins through the control API; the bot reads the roster (RedisBotActionStore).
+      const joined = await fetch(`${a.base}/_callkeeper/calls/${id}/participants`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ displayName: 'Adele' }),
+      });
+      assert.equal(joined.status, 201);
       const roster = await fetch(`${a.base}/v1.0/communications/calls/${id}/participants`, { headers: auth });
       assert.equal(roster.status, 200);
-      assert.equal(((await roster.json()) as { value: unknown[] }).value.length, 2, 'the bot and its target (RedisBotActionStore)');
+      const people = ((await roster.json()) as { value: { info: { identity: { user?: { displayName?: string } } } }[] }).value;
+      assert.ok(people.some((p) => p.info.identity.user?.displayName === 'Adele'));
       assert.equal((await fetch(`${a.base}/v1.0/communications/calls/${id}/keepAlive`, { method: 'POST', headers: auth })).status, 200);
       assert.equal((await fetch(`${a.base}/v1.0/communications/calls/${id}`, { method: 'DELETE', headers: auth })).status, 204);
     } finally {
