@@ -556,10 +556,12 @@ export class RedisStore implements Store {
           (k) =>
             !k.endsWith(':settings') && !k.endsWith(':apps') && !k.endsWith(':apporder') && !k.endsWith(':clock') && !k.endsWith(':rid'),
         );
+        // One shard's keys share one slot: a DEL of them is never CROSSSLOT.
         for (let i = 0; i < drop.length; i += 500) await this.cmd(() => node.del(...drop.slice(i, i + 500)));
-        await this.cmd(() => node.hset(this.meta(shard), 'pending', 0));
       }
     }
+    // Through the client, not a node: on a Cluster only the shard's own master takes the write.
+    for (const shard of this.allShards()) await this.cmd((c) => c.hset(this.meta(shard), 'pending', 0));
   }
 
   async clearApps(): Promise<string[]> {
