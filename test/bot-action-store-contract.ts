@@ -273,6 +273,50 @@ export function botActionStoreContract(
         }
       });
 
+      test('two instances sharing the store: a prompt that one runs as due while the other cancels it ends once', async () => {
+        const other = await openSecond(s);
+        try {
+          for (let i = 0; i < 10; i++) {
+            const id = await liveCall();
+            const prompt = op(id, 'playPrompt', 1_000);
+            await s.bots.startOperation(scope(id), prompt, {});
+            const [ran, canceled] = await Promise.all([s.bots.runDue(T0 + 1_000, 100), other.bots.cancelMedia(scope(id, A, T0 + 999))]);
+            const byRun = ran.filter((r) => r.op.id === prompt.id).map((r) => r.op.status);
+            const byCancel = canceled.ok ? canceled.value.map((o) => o.status) : [];
+            assert.equal(byRun.length + byCancel.length, 1, `ended once, by the sweep (${byRun}) or the cancel (${byCancel})`);
+            const stored = await s.bots.operation(scope(id), prompt.id);
+            assert.equal(stored.ok && stored.value.status, byRun.length ? 'completed' : 'failed');
+            assert.equal((await queued(id)).filter((l) => l.includes(prompt.id)).length, 1, 'one completion notification');
+          }
+        } finally {
+          await other.calls.close();
+        }
+      });
+
+      test('two instances sharing the store: a join racing a hang-up lands before it or not at all', async () => {
+        const other = await openSecond(s);
+        try {
+          const outcomes = new Set<string>();
+          for (let i = 0; i < 20; i++) {
+            const id = await liveCall();
+            const [, joined] = await Promise.all([
+              other.calls.end(id, null, T0 + 10, { code: 200, subcode: 7000, message: 'bye' }),
+              s.bots.join(scope(id, A, T0 + 10), [person(id, 'racer')]),
+            ]);
+            outcomes.add(joined.ok ? 'joined' : joined.reason);
+            const facts = (await s.calls.listDeliveries({ callId: id, limit: 100 })).reverse().map((e) => e.fact.transition);
+            assert.equal(facts.at(-1), 'ended', `nothing is queued behind the end: ${facts}`);
+            assert.equal(facts.filter((f) => f === 'notification').length, joined.ok ? 1 : 0);
+          }
+          assert.ok(
+            [...outcomes].every((o) => o === 'joined' || o === 'callNotFound'),
+            [...outcomes].join(),
+          );
+        } finally {
+          await other.calls.close();
+        }
+      });
+
       test('two instances sharing the store: joins at once all land, each roster notification one person longer', async () => {
         const other = await openSecond(s);
         try {
