@@ -105,6 +105,39 @@ describe('serve --store', () => {
     }
   });
 
+  test('a Redis that goes away: Graph and control requests answer 503 with Retry-After, never 500 (faults and the journal live there too)', async () => {
+    const gone = await startRedis();
+    const a = await spawnServe(['--memory', '--no-https', '--store', `${gone.url}/0`]);
+    try {
+      const token = await fetchToken(a.base);
+      const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+      const created = await fetch(`${a.base}/v1.0/communications/calls`, {
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify(callBody()),
+      });
+      const { id } = (await created.json()) as { id: string };
+      await gone.stop();
+      const calls = `${a.base}/v1.0/communications/calls`;
+      for (const [method, url, body] of [
+        ['GET', `${calls}/${id}`],
+        ['POST', `${calls}/${id}/keepAlive`],
+        ['DELETE', `${calls}/${id}`],
+        ['POST', calls, JSON.stringify(callBody())],
+        ['GET', `${a.base}/_callkeeper/faults`],
+        ['GET', `${a.base}/_callkeeper/requests`],
+        ['GET', `${a.base}/_callkeeper/health`],
+      ] as const) {
+        const res = await fetch(url, { method, headers: auth, ...(body ? { body } : {}) });
+        assert.equal(res.status, 503, `${method} ${url}`);
+        assert.equal(res.headers.get('retry-after'), '1');
+        assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'ServiceUnavailable');
+      }
+    } finally {
+      await stop(a);
+    }
+  });
+
   test('instances on one store must agree on its shard count: a different --store-shards is refused', async () => {
     const url = `redis://:pa55word@127.0.0.1:${redis.port}/5`;
     const a = await spawnServe(['--memory', '--no-https', '--store', url, '--store-shards', '4']);

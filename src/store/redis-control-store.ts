@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { ConsumeResult, FaultRule, FaultStore } from './fault-store.js';
 import type { JournalEntry, JournalQuery, JournalStore } from './journal-store.js';
+import { unavailable } from './redis/redis-store.js';
 import { FAULT_ADD } from './redis-control/fault-add.js';
 import { FAULT_CLEAR } from './redis-control/fault-clear.js';
 import { FAULT_CONSUME } from './redis-control/fault-consume.js';
@@ -49,8 +50,21 @@ export class RedisControlStore implements FaultStore, ThrottleStore, JournalStor
     }
   }
 
-  private run(name: string, ...args: (string | number)[]): Promise<unknown> {
-    return (this.redis as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[name]?.(...args) as Promise<unknown>;
+  /** A Redis that cannot be reached is StoreUnavailableError (a 503, as for the call store), never a 500. */
+  private async run(name: string, ...args: (string | number)[]): Promise<unknown> {
+    try {
+      return await (this.redis as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[name]?.(...args);
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  private async del(key: string): Promise<void> {
+    try {
+      await this.redis.del(key);
+    } catch (err) {
+      throw unavailable(err);
+    }
   }
 
   async addFault(rule: FaultRule): Promise<void> {
@@ -97,7 +111,7 @@ export class RedisControlStore implements FaultStore, ThrottleStore, JournalStor
   }
 
   async clearThrottle(): Promise<void> {
-    await this.redis.del(this.k.throttle);
+    await this.del(this.k.throttle);
   }
 
   async appendRequest(entry: JournalEntry, keep: number): Promise<void> {
@@ -110,7 +124,7 @@ export class RedisControlStore implements FaultStore, ThrottleStore, JournalStor
   }
 
   async clearRequests(): Promise<void> {
-    await this.redis.del(this.k.journal);
+    await this.del(this.k.journal);
   }
 
   /** Leaves the connection to its owner (it may be shared with the call store). */

@@ -125,7 +125,8 @@ export function shardOf(id: string, shards: number): number {
 /** Replies that mean "Redis cannot serve now", as opposed to a bug in a script. */
 const UNAVAILABLE_REPLY = /^(CLUSTERDOWN|LOADING|READONLY|TRYAGAIN|MASTERDOWN|BUSY|NOREPLICAS|MISCONF|OOM)/;
 
-function unavailable(err: unknown): Error {
+/** What a failed Redis command becomes: StoreUnavailableError (a 503) unless Redis refused the script itself (a bug). */
+export function unavailable(err: unknown): Error {
   const e = err as { name?: string; message?: string };
   if (e.name === 'ReplyError' && !UNAVAILABLE_REPLY.test(e.message ?? '')) return err as Error;
   return new StoreUnavailableError(`the Redis store failed: ${e.message ?? String(err)}`, err);
