@@ -5,6 +5,7 @@ export { SharedClock } from './clock/shared-clock.js';
 export { GraphError, graphErrors } from './errors/graph-errors.js';
 export { type ConnectionLimits, DEFAULT_LIMITS } from './http/app.js';
 export { CONTROL_TOKEN_HEADER, type ControlGuardOptions, controlGuard } from './http/control-guard.js';
+export type { LoggerConfig } from './logging/logger.js';
 export { type Callkeeper, type CallkeeperConfig, createCallkeeper, DEFAULTS } from './server.js';
 export { SqliteCallStore, SqliteStore } from './store/sqlite-store.js';
 export type { CallStore, NewCall, Store } from './store/store.js';

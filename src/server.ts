@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
-import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
 import { type AppRegistration, AppRegistry, DEFAULT_APP } from './auth/apps.js';
 import { CLOUDS, type Cloud } from './auth/clouds.js';
 import { SecretThrottle } from './auth/secret-throttle.js';
@@ -20,6 +21,7 @@ import { buildHttpApp, type ConnectionLimits } from './http/app.js';
 import { boundUrl } from './http/control-guard.js';
 import { DEFAULT_JOURNAL_SIZE, RequestJournal } from './journal/request-journal.js';
 import { DomainLog } from './logging/domain-log.js';
+import { createLogger, type LoggerConfig } from './logging/logger.js';
 import { CallkeeperMetrics } from './metrics/metrics.js';
 import { DEFAULT_DISPATCHER, type DispatcherOptions, NotificationDispatcher } from './notifications/dispatcher.js';
 import { NotificationSigner } from './notifications/notification-signer.js';
@@ -55,7 +57,11 @@ export interface CallkeeperConfig {
   strictCallbackUri: boolean;
   bodyLimit: number;
   endedRetentionMs: number;
-  logger: FastifyServerOptions['logger'];
+  /**
+   * The log: `false` (none), pino's options with an optional `stream`, or a pino logger of your
+   * own. Made first and handed to Fastify: request lines and domain events are one stream.
+   */
+  logger: LoggerConfig;
   apps: AppRegistration[];
   /** Certificate and key for the https app; none: http only. */
   tls?: { key: string; cert: string } | undefined;
@@ -92,9 +98,6 @@ export interface CallkeeperConfig {
   random?: () => number;
 }
 
-/** Domain events before the app's logger exists go nowhere (nothing happens that early). */
-const SILENT = { info() {}, warn() {} };
-
 /** In memory by default: a library call writes nothing to disk unless given a dataDir (the CLI's default is ./.callkeeper). */
 export const DEFAULTS: CallkeeperConfig = {
   dataDir: undefined,
@@ -117,6 +120,8 @@ export interface Callkeeper {
   /** The https app, when TLS material was given; same routes, same state. */
   readonly tlsApp: FastifyInstance | undefined;
   readonly clock: Clock;
+  /** The one logger: Fastify's request lines and the domain events (logging/domain-log.ts). */
+  readonly logger: Logger;
   readonly store: Store;
   readonly service: CallService;
   readonly scheduler: DueScheduler;
@@ -148,6 +153,8 @@ export interface Callkeeper {
  */
 export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}): Promise<Callkeeper> {
   const config: CallkeeperConfig = { ...DEFAULTS, ...overrides };
+  // First: everything below logs through it, and so does Fastify.
+  const logger = createLogger(config.logger);
   const instanceName = config.instanceName ?? `${hostname()}:${process.pid}`;
   const store = config.store ?? (await openStore(config, instanceName));
   // Virtual time lives in the store: every instance on it agrees, and a restart goes on from it.
@@ -185,37 +192,30 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
   );
   const verifier = verifiers.get('global') as TokenVerifier;
 
-  // The scheduler logs through the app's logger, which exists only once the app is built.
-  let app: FastifyInstance | undefined;
-  const scheduler = new DueScheduler(service, clock, { error: (obj, msg) => app?.log.error(obj, msg) });
+  const scheduler = new DueScheduler(service, clock, logger);
   service.observe(scheduler);
   const notificationSigner = await NotificationSigner.load(store, clock);
   const metrics = new CallkeeperMetrics(store);
   service.observe(metrics);
-  const domainLog = new DomainLog(() => app?.log ?? SILENT);
+  const domainLog = new DomainLog(logger);
   service.observe(domainLog);
   const events = new EventHub();
   service.observe(events);
-  const notifier = new NotificationDispatcher(
-    store,
-    clock,
-    notificationSigner,
-    { error: (obj, msg) => app?.log.error(obj, msg), warn: (obj, msg) => app?.log.warn(obj, msg) },
-    {
-      ...config.notifications,
-      beforeDelivery: notificationFaults(injector),
-      afterDelivery: (e, attempt) => {
-        metrics.delivery(attempt);
-        domainLog.delivery(e, attempt);
-        events.delivery(e, attempt);
-      },
+  const notifier = new NotificationDispatcher(store, clock, notificationSigner, logger, {
+    ...config.notifications,
+    beforeDelivery: notificationFaults(injector),
+    afterDelivery: (e, attempt) => {
+      metrics.delivery(attempt);
+      domainLog.delivery(e, attempt);
+      events.delivery(e, attempt);
     },
-  );
+  });
   service.observe(notifier);
   const botActionStore = botActionStoreFor(config, store);
   const botActions = new BotActionService(botActionStore, store, clock, config.botActions);
-  const operationScheduler = new DueScheduler(botActions, clock, { error: (obj, msg) => app?.log.error(obj, msg) });
+  const operationScheduler = new DueScheduler(botActions, clock, logger);
   service.observe(botActions);
+  botActions.onOperation((op, how, cause) => domainLog.operation(op, how, cause));
   botActions.onChange((at) => {
     notifier.onCallChanged();
     if (at !== undefined) operationScheduler.wakeBy(at);
@@ -247,13 +247,13 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
   const httpOptions = {
     bodyLimit: config.bodyLimit,
     instanceName,
-    logger: config.logger,
+    logger,
     controlToken: config.controlToken,
     limits: config.limits,
   };
-  app = buildHttpApp(deps, httpOptions);
+  const app = buildHttpApp(deps, httpOptions);
   const tlsApp = config.tls ? buildHttpApp(deps, { ...httpOptions, https: config.tls }) : undefined;
-  if (store instanceof RedisStore) await checkPersistence(store, app.log, instanceName);
+  if (store instanceof RedisStore) await checkPersistence(store, logger, instanceName);
   await scheduler.start();
   await operationScheduler.start();
   notifier.start();
@@ -264,6 +264,7 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
     app: built,
     tlsApp,
     clock,
+    logger,
     store,
     service,
     scheduler,

@@ -6,7 +6,18 @@ import { createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { CLI, runCli } from './cli-process.js';
-import { tempDir } from './helpers.js';
+import { callBody, requestToken, tempDir } from './helpers.js';
+
+interface LogLine {
+  event?: string;
+  msg?: string;
+  pid?: number;
+  hostname?: string;
+  time?: number;
+  requestId?: string;
+  clientRequestId?: string;
+  callId?: string;
+}
 
 interface Child {
   child: ChildProcess;
@@ -117,15 +128,49 @@ describe('serve for machines: free ports, a ready file, JSON logs', () => {
       // Requests produce log lines (info): they come after the ready event, as JSON.
       assert.equal((await fetch(`${ready.http}/_callkeeper/health`)).status, 200);
       assert.equal((await fetch(`${ready.http}/v1.0/communications/calls/nope`)).status, 401);
+      // A call kept alive once, then left to expire (virtual time, moved by the control API).
+      const token = (await (await requestToken(ready.http)).json()) as { access_token: string };
+      const auth = { authorization: `Bearer ${token.access_token}` };
+      const created = await fetch(`${ready.http}/v1.0/communications/calls`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify(callBody({ callbackUri: 'http://127.0.0.1:9/unused' })),
+      });
+      assert.equal(created.status, 201);
+      const callId = ((await created.json()) as { id: string }).id;
+      const kept = await fetch(`${ready.http}/v1.0/communications/calls/${callId}/keepAlive`, {
+        method: 'POST',
+        headers: { ...auth, 'client-request-id': 'cli-keepalive-0001' },
+      });
+      assert.equal(kept.status, 200);
+      const advanced = await fetch(`${ready.http}/_callkeeper/clock/advance`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ms: '46m' }),
+      });
+      assert.equal(advanced.status, 200);
       assert.equal(await stop(s), 0);
       const lines = s.stdout().trimEnd().split('\n');
       assert.ok(lines.length >= 4, s.stdout());
-      const parsed = lines.map((l) => JSON.parse(l) as { event?: string; msg?: string });
+      const parsed = lines.map((l) => JSON.parse(l) as LogLine);
       assert.equal(parsed[0]?.event, 'ready');
       assert.ok(
         parsed.some((p) => p.msg === 'incoming request'),
         'request logs are on stdout too',
       );
+      // One logger: Fastify's lines for the keepAlive and its domain event, same base fields, same requestId.
+      const requestId = kept.headers.get('request-id');
+      const ofKeepAlive = parsed.filter((p) => p.requestId === requestId);
+      assert.deepEqual(
+        ofKeepAlive.map((p) => p.event ?? p.msg),
+        ['incoming request', 'call.keepAlive', 'request completed'],
+      );
+      const event = ofKeepAlive[1] as LogLine;
+      assert.deepEqual([event.callId, event.clientRequestId], [callId, 'cli-keepalive-0001']);
+      for (const p of ofKeepAlive) assert.deepEqual([p.pid, p.hostname, typeof p.time], [s.child.pid, event.hostname, 'number']);
+      const expired = parsed.find((p) => p.event === 'call.keepAliveTimeout');
+      assert.equal(expired?.callId, callId, 'the expiry names the call');
+      assert.equal(expired?.requestId, undefined, 'no request caused it');
       assert.deepEqual(
         parsed.slice(-2).map((p) => p.event),
         ['stopping', 'stopped'],

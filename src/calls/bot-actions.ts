@@ -4,7 +4,7 @@ import type { Clock } from '../clock/clock.js';
 import { type GraphError, graphErrors } from '../errors/graph-errors.js';
 import type { BotActionRefusal, BotActionStore, CallScope, OperationStart, Tagged } from '../store/bot-action-store.js';
 import type { CallStore } from '../store/call-store.js';
-import type { ChangeType } from './call-events.js';
+import type { ChangeType, RequestCause } from './call-events.js';
 import type { CallOwner, CallRecord } from './call-types.js';
 import {
   DTMF_TONE_MS,
@@ -40,7 +40,12 @@ export const DEFAULT_BOT_ACTIONS: BotActionConfig = { promptMs: 3_000, beepMs: 5
 export interface Actor {
   owner: CallOwner;
   roles: readonly string[];
+  /** The request it makes, for the log. */
+  cause?: RequestCause | undefined;
 }
+
+/** An operation started (by a request) or stepped on its own (completed, or a transfer's next state). */
+export type OperationListener = (op: OperationRecord, how: 'started' | 'stepped', cause?: RequestCause) => void;
 
 const BATCH = 500;
 
@@ -51,6 +56,7 @@ const BATCH = 500;
  */
 export class BotActionService {
   private readonly listeners: ((at?: number) => void)[] = [];
+  private readonly operationListeners: OperationListener[] = [];
 
   constructor(
     private readonly store: BotActionStore,
@@ -62,6 +68,11 @@ export class BotActionService {
   /** Told after every change that queued notifications or scheduled work (`at`: when it is due). */
   onChange(listener: (at?: number) => void): void {
     this.listeners.push(listener);
+  }
+
+  /** Told of every operation started and of every step an operation takes on its own. */
+  onOperation(listener: OperationListener): void {
+    this.operationListeners.push(listener);
   }
 
   /** A call changed state: once its media flows (established), its roster is seeded and notified. */
@@ -101,7 +112,7 @@ export class BotActionService {
     const { clientContext } = validateContextOnly(input, 'mute');
     const scope = await this.scope(callId, actor.owner);
     this.must(await this.store.updateParticipant(scope, participantId, { isMuted: true, serverMuted: true }));
-    return this.start(scope, this.completedOp(scope, 'muteParticipant', clientContext), { notifyCompletion: false });
+    return this.start(scope, this.completedOp(scope, 'muteParticipant', clientContext), { notifyCompletion: false }, actor);
   }
 
   async invite(actor: Actor, callId: string, input: unknown): Promise<OperationRecord> {
@@ -112,7 +123,7 @@ export class BotActionService {
       join: invitees(callId, participants, scope.now),
     });
     op.data.participants = participants.map((p) => ({ '@odata.type': '#microsoft.graph.invitationParticipantInfo', ...p }));
-    return this.start(scope, op, {});
+    return this.start(scope, op, {}, actor);
   }
 
   // ---- the call's own operations (Graph) ----
@@ -122,7 +133,7 @@ export class BotActionService {
     const { scope } = await this.media(callId, actor.owner, 'playPrompt');
     const op = this.runningOp(scope, 'playPrompt', clientContext, prompts.length * this.config.promptMs, OPERATION_RESULTS.completed);
     op.data.prompts = prompts;
-    return this.start(scope, op, { queued: true });
+    return this.start(scope, op, { queued: true }, actor);
   }
 
   async recordResponse(actor: Actor, callId: string, input: unknown, recordingBase: string): Promise<OperationRecord> {
@@ -146,14 +157,14 @@ export class BotActionService {
       const canceled = this.must(await this.store.cancelMedia(scope));
       if (canceled.length) this.changed();
     }
-    return this.start(scope, op, { queued: !req.bargeInAllowed });
+    return this.start(scope, op, { queued: !req.bargeInAllowed }, actor);
   }
 
   async subscribeToTone(actor: Actor, callId: string, input: unknown): Promise<OperationRecord> {
     const { clientContext } = validateContextOnly(input, 'subscribeToTone');
     requireRole(actor, MEDIA_ROLE);
     const { scope } = await this.media(callId, actor.owner, 'subscribeToTone');
-    return this.start(scope, this.completedOp(scope, 'subscribeToTone', clientContext), { toneSubscribed: true });
+    return this.start(scope, this.completedOp(scope, 'subscribeToTone', clientContext), { toneSubscribed: true }, actor);
   }
 
   /** sendDtmfTones: the bot presses keys; it completes once every tone has sounded. */
@@ -163,7 +174,7 @@ export class BotActionService {
     const duration = tones.length * DTMF_TONE_MS + (tones.length - 1) * delayBetweenTonesMs;
     const op = this.runningOp(scope, 'sendDtmfTones', clientContext, duration, OPERATION_RESULTS.completed);
     op.data = { tones, delayBetweenTonesMs };
-    return this.start(scope, op, {});
+    return this.start(scope, op, {}, actor);
   }
 
   /** mute / unmute: the bot mutes itself (a server mute of its own audio). */
@@ -171,7 +182,7 @@ export class BotActionService {
     const { clientContext } = validateContextOnly(input, muted ? 'mute' : 'unmute');
     const { scope } = await this.established(callId, actor.owner);
     const op = this.completedOp(scope, muted ? 'mute' : 'unmute', clientContext);
-    return this.start(scope, op, { botPatch: { isMuted: muted, serverMuted: muted }, notifyCompletion: true });
+    return this.start(scope, op, { botPatch: { isMuted: muted, serverMuted: muted }, notifyCompletion: true }, actor);
   }
 
   async updateRecordingStatus(actor: Actor, callId: string, input: unknown): Promise<OperationRecord> {
@@ -179,14 +190,14 @@ export class BotActionService {
     const { scope } = await this.established(callId, actor.owner);
     const op = this.completedOp(scope, 'updateRecordingStatus', clientContext);
     op.data.status = status;
-    return this.start(scope, op, { botPatch: { recordingStatus: status }, notifyCompletion: true });
+    return this.start(scope, op, { botPatch: { recordingStatus: status }, notifyCompletion: true }, actor);
   }
 
   async cancelMediaProcessing(actor: Actor, callId: string, input: unknown): Promise<OperationRecord> {
     const { clientContext } = validateContextOnly(input, 'cancelMediaProcessing');
     const { scope } = await this.media(callId, actor.owner, 'cancelMediaProcessing');
     this.must(await this.store.cancelMedia(scope));
-    return this.start(scope, this.completedOp(scope, 'cancelMediaProcessing', clientContext), { notifyCompletion: true });
+    return this.start(scope, this.completedOp(scope, 'cancelMediaProcessing', clientContext), { notifyCompletion: true }, actor);
   }
 
   /** changeScreenSharingRole: 204, no operation; the bot's participant shows (or stops) a screen-sharing stream. */
@@ -207,7 +218,7 @@ export class BotActionService {
       next: { afterMs: step, effects: { endCall: OPERATION_RESULTS.transferred } },
     });
     op.data.transferTarget = transferTarget;
-    await this.start(scope, op, { callState: 'transferring' });
+    await this.start(scope, op, { callState: 'transferring' }, actor);
   }
 
   async getOperation(owner: CallOwner, callId: string, operationId: string): Promise<OperationRecord> {
@@ -286,6 +297,7 @@ export class BotActionService {
       const batch = await this.store.runDue(now, BATCH);
       for (const { op, ran } of batch) {
         if (ran.endCall) await this.calls.end(op.callId, null, op.completedAt ?? now, ran.endCall);
+        for (const l of this.operationListeners) l(op, 'stepped');
       }
       n += batch.length;
       if (batch.length) this.changed();
@@ -305,9 +317,10 @@ export class BotActionService {
     for (const l of this.listeners) l(at);
   }
 
-  private async start(scope: CallScope, op: OperationRecord, start: OperationStart): Promise<OperationRecord> {
+  private async start(scope: CallScope, op: OperationRecord, start: OperationStart, actor: Actor): Promise<OperationRecord> {
     const stored = this.must(await this.store.startOperation(scope, op, start));
     this.changed(stored.dueAt ?? undefined);
+    for (const l of this.operationListeners) l(stored, 'started', actor.cause);
     return stored;
   }
 

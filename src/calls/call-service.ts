@@ -5,7 +5,7 @@ import type { Clock } from '../clock/clock.js';
 import { graphErrors } from '../errors/graph-errors.js';
 import type { CallsPort } from '../store/calls-port.js';
 import type { Refusal } from '../store/results.js';
-import type { CallObserver, ChangeType } from './call-events.js';
+import type { CallObserver, ChangeType, RequestCause } from './call-events.js';
 import { newCallId } from './call-ids.js';
 import {
   APP_HANGUP_RESULT,
@@ -72,7 +72,7 @@ export class CallService {
     this.observers.push(observer);
   }
 
-  async create(app: AppIdentity, input: unknown): Promise<CallRecord> {
+  async create(app: AppIdentity, input: unknown, cause?: RequestCause): Promise<CallRecord> {
     const { body, kind, appHostedMedia } = validateCreateCall(input, { strictCallbackUri: this.config.strictCallbackUri });
     checkCreatePermission(app.roles, kind, appHostedMedia);
     const now = this.clock.now();
@@ -115,7 +115,7 @@ export class CallService {
       resultInfo: null,
       resource,
     };
-    this.emit(call, 'created');
+    this.emit(call, 'created', cause);
     return call;
   }
 
@@ -125,17 +125,19 @@ export class CallService {
     return call;
   }
 
-  async keepAlive(owner: CallOwner, id: string): Promise<void> {
+  async keepAlive(owner: CallOwner, id: string, cause?: RequestCause): Promise<void> {
     const now = this.clock.now();
-    const kept = await this.store.keepAlive(id, owner, now, now + this.config.keepAliveTimeoutMs);
+    const deadline = now + this.config.keepAliveTimeoutMs;
+    const kept = await this.store.keepAlive(id, owner, now, deadline);
     if (!kept.ok) throw refused(kept);
+    for (const o of this.observers) o.onKeptAlive?.({ id, owner, deadline }, cause);
   }
 
   /** The bot hangs up (DELETE). */
-  async hangUp(owner: CallOwner, id: string): Promise<CallRecord> {
+  async hangUp(owner: CallOwner, id: string, cause?: RequestCause): Promise<CallRecord> {
     const ended = await this.store.end(id, owner, this.clock.now(), APP_HANGUP_RESULT);
     if (!ended.ok) throw refused(ended);
-    this.emit(ended.value, 'deleted');
+    this.emit(ended.value, 'deleted', cause);
     return ended.value;
   }
 
@@ -143,7 +145,7 @@ export class CallService {
    * Control API: a call rings the bot. The bot learns of it by a `created` notification and has
    * 15 s to answer, reject or redirect it (5 s for a policy-based recording call); unanswered, it ends.
    */
-  async ring(input: unknown, bot?: RungBot): Promise<CallRecord> {
+  async ring(input: unknown, bot?: RungBot, cause?: RequestCause): Promise<CallRecord> {
     const ring = validateIncoming(input, { strictCallbackUri: this.config.strictCallbackUri, bot });
     const now = this.clock.now();
     const id = randomUUID();
@@ -182,12 +184,12 @@ export class CallService {
       establishAt: null,
       resource: call.resource,
     });
-    this.emit(call, 'created');
+    this.emit(call, 'created', cause);
     return call;
   }
 
   /** The bot answers an incoming call (POST .../answer). From then on it lives like an outgoing call. */
-  async answer(owner: CallOwner, id: string, input: unknown, defaultCallbackUri?: string): Promise<void> {
+  async answer(owner: CallOwner, id: string, input: unknown, defaultCallbackUri?: string, cause?: RequestCause): Promise<void> {
     const resource = validateAnswer(input, { strictCallbackUri: this.config.strictCallbackUri, defaultCallbackUri });
     const now = this.clock.now();
     const answered = await this.store.answer(id, owner, now, {
@@ -196,36 +198,36 @@ export class CallService {
       resource,
     });
     if (!answered.ok) throw refused(answered);
-    this.emit(answered.value, 'updated');
+    this.emit(answered.value, 'updated', cause);
   }
 
-  async reject(owner: CallOwner, id: string, input: unknown): Promise<void> {
+  async reject(owner: CallOwner, id: string, input: unknown, cause?: RequestCause): Promise<void> {
     const reason = validateReject(input);
     const ended = await this.store.end(id, owner, this.clock.now(), REJECT_RESULTS[reason], 'incoming');
     if (!ended.ok) throw refused(ended);
-    this.emit(ended.value, 'deleted');
+    this.emit(ended.value, 'deleted', cause);
   }
 
-  async redirect(owner: CallOwner, id: string, input: unknown): Promise<void> {
+  async redirect(owner: CallOwner, id: string, input: unknown, cause?: RequestCause): Promise<void> {
     validateRedirect(input);
     const ended = await this.store.end(id, owner, this.clock.now(), REDIRECTED_RESULT, 'incoming');
     if (!ended.ok) throw refused(ended);
-    this.emit(ended.value, 'deleted');
+    this.emit(ended.value, 'deleted', cause);
   }
 
   /** Control API: the other party hangs up. */
-  async remoteHangUp(id: string): Promise<CallRecord> {
+  async remoteHangUp(id: string, cause?: RequestCause): Promise<CallRecord> {
     const ended = await this.store.end(id, null, this.clock.now(), REMOTE_HANGUP_RESULT);
     if (!ended.ok) throw refused(ended);
-    this.emit(ended.value, 'deleted');
+    this.emit(ended.value, 'deleted', cause);
     return ended.value;
   }
 
   /** Control API: end a live call now, as if its keepAlive deadline had passed. */
-  async expireNow(id: string): Promise<CallRecord> {
+  async expireNow(id: string, cause?: RequestCause): Promise<CallRecord> {
     const ended = await this.store.end(id, null, this.clock.now(), KEEPALIVE_TIMEOUT_RESULT);
     if (!ended.ok) throw refused(ended);
-    this.emit(ended.value, 'deleted');
+    this.emit(ended.value, 'deleted', cause);
     return ended.value;
   }
 
@@ -267,7 +269,7 @@ export class CallService {
     return defined.length ? Math.min(...defined) : undefined;
   }
 
-  private emit(call: CallRecord, change: ChangeType): void {
-    for (const o of this.observers) o.onCallChanged(call, change);
+  private emit(call: CallRecord, change: ChangeType, cause?: RequestCause): void {
+    for (const o of this.observers) o.onCallChanged(call, change, cause);
   }
 }

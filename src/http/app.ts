@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, LogController } from 'fastify';
+import type { Logger } from 'pino';
 import type { AppRegistry } from '../auth/apps.js';
 import { type Cloud, cloudOfPath } from '../auth/clouds.js';
 import type { SecretThrottle } from '../auth/secret-throttle.js';
@@ -18,7 +19,6 @@ import type { Throttle } from '../faults/throttle.js';
 import { registerJournalHooks } from '../journal/journal-hooks.js';
 import { registerJournalRoutes } from '../journal/journal-routes.js';
 import type { RequestJournal } from '../journal/request-journal.js';
-import { logCreatedCalls } from '../logging/domain-log.js';
 import type { CallkeeperMetrics } from '../metrics/metrics.js';
 import { registerMetrics } from '../metrics/metrics-routes.js';
 import type { NotificationDispatcher } from '../notifications/dispatcher.js';
@@ -73,7 +73,8 @@ export interface HttpOptions {
   bodyLimit: number;
   /** Names this instance in x-ms-ags-diagnostic. */
   instanceName: string;
-  logger: FastifyServerOptions['logger'];
+  /** callkeeper's one logger (logging/logger.ts); Fastify logs requests through it. */
+  logger: Logger;
   https?: { key: string; cert: string } | undefined;
   /** How long a client may take, and how many connections it may hold (docs/security.md). */
   limits?: ConnectionLimits | undefined;
@@ -119,13 +120,13 @@ export function buildHttpApp(deps: HttpDeps, opts: HttpOptions): FastifyInstance
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     connectionTimeout: limits.idleSocketTimeoutMs,
     http: nodeHttp,
-    logger: opts.logger,
+    loggerInstance: opts.logger,
+    // Request lines carry `requestId`, the same id as the request-id header and the domain events.
+    logController: new LogController({ requestIdLogLabel: 'requestId' }),
     bodyLimit: opts.bodyLimit,
     // Ids of any length reach the handler and get Graph's 404, not a router miss.
     routerOptions: { maxParamLength: 4096, ignoreTrailingSlash: true },
     genReqId: () => randomUUID(),
-    // A child logger per request costs on every keepAlive; errors are logged with the id by hand.
-    childLoggerFactory: (logger) => logger,
     requestIdHeader: false,
     return503OnClosing: false,
     clientErrorHandler: clientErrorResponder(clock),
@@ -155,7 +156,7 @@ export function buildHttpApp(deps: HttpDeps, opts: HttpOptions): FastifyInstance
   });
   app.setErrorHandler((err, req, reply) => {
     const g = toGraphError(err, opts.bodyLimit);
-    if (g.status >= 500 && g.code === 'InternalServerError') req.log.error({ err, reqId: req.id, url: req.url }, 'unexpected error');
+    if (g.status >= 500 && g.code === 'InternalServerError') req.log.error({ err, url: req.url }, 'unexpected error');
     sendGraphError(req, reply, g, clock, diagnostic);
   });
   app.setNotFoundHandler((req, reply) => {
@@ -181,10 +182,9 @@ export function buildHttpApp(deps: HttpDeps, opts: HttpOptions): FastifyInstance
   });
 
   // Before the routes: the journal and the faults see every Graph request.
-  const recordRequest = registerJournalHooks(app, deps.journal, clock, () => app.log);
+  const recordRequest = registerJournalHooks(app, deps.journal, clock);
   registerFaultHooks(app, { ...deps, recordCut: (req, ms) => recordRequest(req, null, ms) });
   registerMetrics(app, deps.metrics, guard);
-  logCreatedCalls(app);
   registerDashboard(app, deps.events, guard);
 
   registerGraphRoutes(app, deps);

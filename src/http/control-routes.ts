@@ -10,6 +10,7 @@ import type { DueScheduler } from '../calls/due-scheduler.js';
 import { type Clock, MAX_VIRTUAL_TIME } from '../clock/clock.js';
 import { graphErrors } from '../errors/graph-errors.js';
 import type { Store } from '../store/store.js';
+import { causeOf } from './request-context.js';
 import { type Req, resource } from './resource.js';
 import { iso } from './wire.js';
 
@@ -168,7 +169,7 @@ export function registerControlRoutes(app: FastifyInstance, deps: ControlRouteDe
     },
   });
   resource(app, `${base}/calls/:id/expire`, {
-    POST: async (req: Req) => describe(await service.expireNow(req.params.id), clock.now()),
+    POST: async (req: Req) => describe(await service.expireNow(req.params.id, causeOf(req)), clock.now()),
   });
   resource(app, `${base}/tokens/expire`, {
     POST: async (req) => {

@@ -2,12 +2,14 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppRegistry } from '../auth/apps.js';
 import { CLOUDS, type Cloud } from '../auth/clouds.js';
 import type { Principal, TokenVerifier } from '../auth/token-verifier.js';
+import type { RequestCause } from '../calls/call-events.js';
 import { cloudOfCallId } from '../calls/call-ids.js';
 import { toGraphCall } from '../calls/call-resource.js';
 import type { CallService } from '../calls/call-service.js';
 import type { CallOwner } from '../calls/call-types.js';
 import { graphErrors } from '../errors/graph-errors.js';
 import { addNotImplementedSegments } from './not-implemented-routes.js';
+import { causeOf } from './request-context.js';
 import { type Req, type ResourceOptions, resource } from './resource.js';
 import { GRAPH_JSON } from './wire.js';
 
@@ -55,6 +57,7 @@ export function registerGraphRoutes(app: FastifyInstance, deps: GraphRouteDeps):
     const call = await service.create(
       { appId: p.appId, tenantId: p.tenantId, displayName, roles: p.roles, cloud: cloudOfRequest(req) },
       req.body,
+      causeOf(req),
     );
     const root = serviceRoot(req);
     return reply.code(201).header('location', `${root}/communications/calls/${call.id}`).type(GRAPH_JSON).send(toGraphCall(call, root));
@@ -64,23 +67,24 @@ export function registerGraphRoutes(app: FastifyInstance, deps: GraphRouteDeps):
     return reply.type(GRAPH_JSON).send(toGraphCall(call, serviceRoot(req)));
   };
   const hangUp = async (req: Req, reply: FastifyReply) => {
-    await service.hangUp(ownerOf(req), req.params.id);
+    await service.hangUp(ownerOf(req), req.params.id, causeOf(req));
     return reply.code(204).send();
   };
   const keepAlive = async (req: Req, reply: FastifyReply) => {
     // FACTS.md §1: no body. An empty JSON object is what some clients send for "nothing".
     if (req.body !== undefined && req.body !== null && !isEmptyObject(req.body)) throw graphErrors.keepAliveBody();
-    await service.keepAlive(ownerOf(req), req.params.id);
+    await service.keepAlive(ownerOf(req), req.params.id, causeOf(req));
     return reply.code(200).type('text/plain').send('');
   };
 
-  const incomingAction = (act: (owner: CallOwner, id: string, body: unknown) => Promise<void>) => async (req: Req, reply: FastifyReply) => {
-    await act(ownerOf(req), req.params.id, req.body);
-    return reply.code(202).send();
-  };
-  const answer = incomingAction((o, id, b) => service.answer(o, id, b, apps.find(o.appId)?.callbackUri));
-  const reject = incomingAction((o, id, b) => service.reject(o, id, b));
-  const redirect = incomingAction((o, id, b) => service.redirect(o, id, b));
+  const incomingAction =
+    (act: (owner: CallOwner, id: string, body: unknown, cause: RequestCause) => Promise<void>) => async (req: Req, reply: FastifyReply) => {
+      await act(ownerOf(req), req.params.id, req.body, causeOf(req));
+      return reply.code(202).send();
+    };
+  const answer = incomingAction((o, id, b, c) => service.answer(o, id, b, apps.find(o.appId)?.callbackUri, c));
+  const reject = incomingAction((o, id, b, c) => service.reject(o, id, b, c));
+  const redirect = incomingAction((o, id, b, c) => service.redirect(o, id, b, c));
 
   const registerVersion = (root: string, opts: ResourceOptions) => {
     const calls = `${root}/communications/calls`;

@@ -7,6 +7,7 @@ import type { NotificationDispatcher } from '../notifications/dispatcher.js';
 import { NOTIFICATION_ISSUER, type NotificationSigner } from '../notifications/notification-signer.js';
 import { renderNotifications } from '../notifications/render.js';
 import type { OutboxEntry, Store } from '../store/store.js';
+import { causeOf } from './request-context.js';
 import { resource } from './resource.js';
 import { iso } from './wire.js';
 
@@ -40,13 +41,14 @@ export function registerNotificationRoutes(app: FastifyInstance, deps: Notificat
       const call = await service.ring(
         registration && body.tenantId === undefined ? { ...body, tenantId: registration.tenantId } : req.body,
         registration && { displayName: registration.displayName, callbackUri: registration.callbackUri },
+        causeOf(req),
       );
       return reply.code(201).send({ id: call.id, state: call.state, direction: call.direction, answerByDateTime: iso(call.deadline) });
     },
   });
   resource(app, '/_callkeeper/calls/:id/hangup', {
     POST: async (req) => {
-      const call = await service.remoteHangUp(req.params.id);
+      const call = await service.remoteHangUp(req.params.id, causeOf(req));
       return { id: call.id, state: call.state, resultInfo: call.resultInfo };
     },
   });

@@ -5,6 +5,7 @@ import type { Actor, BotActionService } from '../calls/bot-actions.js';
 import { type OperationRecord, toGraphOperation } from '../calls/operations.js';
 import { generateWav } from '../media/wav.js';
 import { graphRoots, ownerOf, principalOf, serviceRoot } from './graph-routes.js';
+import { causeOf } from './request-context.js';
 import { type Req, resource } from './resource.js';
 import { GRAPH_JSON } from './wire.js';
 
@@ -32,7 +33,7 @@ export function registerOperationRoutes(app: FastifyInstance, deps: OperationRou
   const { botActions } = deps;
   const actor = (req: Req): Actor => {
     const p = principalOf(req);
-    return { owner: { appId: p.appId, tenantId: p.tenantId }, roles: p.roles };
+    return { owner: { appId: p.appId, tenantId: p.tenantId }, roles: p.roles, cause: causeOf(req) };
   };
   const recordingBase = (req: Req) => `${req.protocol}://${req.host}${RECORDINGS_PATH}`;
 

@@ -5,6 +5,7 @@ import type { BotActionService } from '../calls/bot-actions.js';
 import { toGraphParticipant } from '../calls/participants.js';
 import { graphRoots, ownerOf, principalOf, serviceRoot } from './graph-routes.js';
 import { sendOperation } from './operation-routes.js';
+import { causeOf } from './request-context.js';
 import { type Req, resource } from './resource.js';
 import { GRAPH_JSON } from './wire.js';
 
@@ -20,7 +21,7 @@ export function registerParticipantRoutes(app: FastifyInstance, deps: Participan
   const { botActions } = deps;
   const actor = (req: Req) => {
     const p = principalOf(req);
-    return { owner: { appId: p.appId, tenantId: p.tenantId }, roles: p.roles };
+    return { owner: { appId: p.appId, tenantId: p.tenantId }, roles: p.roles, cause: causeOf(req) };
   };
 
   const list = async (req: Req, reply: FastifyReply) => {

@@ -70,7 +70,7 @@ export function sendGraphError(req: FastifyRequest, reply: FastifyReply, err: Gr
       .type('application/json')
       .send(errorBody(err, { now, requestId: req.id, clientRequestId: req.clientRequestId }));
   } catch (e) {
-    req.log.error({ err: e, reqId: req.id }, 'could not send an error response');
+    req.log.error({ err: e }, 'could not send an error response');
     if (!reply.sent) reply.raw.destroy();
   }
 }

@@ -4,16 +4,12 @@ import { graphPathOf } from '../faults/graph-path.js';
 import '../http/traffic-context.js';
 import type { RequestJournal } from './request-journal.js';
 
-interface Log {
-  warn(obj: unknown, msg: string): void;
-}
-
 /**
  * Records every inbound Graph request (any /v1.0 or /beta path, answered or not) in the
  * journal once its response is sent. Returns the recorder, for requests whose connection a
  * fault cuts before any response.
  */
-export function registerJournalHooks(app: FastifyInstance, journal: RequestJournal, clock: Clock, log: () => Log) {
+export function registerJournalHooks(app: FastifyInstance, journal: RequestJournal, clock: Clock) {
   app.decorateRequest('arrivedAt', 0);
   app.decorateRequest('fault', null);
   app.decorateRequest('journaled', false);
@@ -38,7 +34,7 @@ export function registerJournalHooks(app: FastifyInstance, journal: RequestJourn
         clientRequestId: req.clientRequestId,
         fault: req.fault,
       })
-      .catch((err: unknown) => log().warn({ err, reqId: req.id }, 'recording a request in the journal failed'));
+      .catch((err: unknown) => req.log.warn({ err }, 'recording a request in the journal failed'));
   };
 
   app.addHook('onRequest', async (req) => {

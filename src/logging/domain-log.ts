@@ -1,36 +1,80 @@
-import type { FastifyInstance } from 'fastify';
-import type { CallObserver, ChangeType } from '../calls/call-events.js';
+import type { Logger } from 'pino';
+import type { CallObserver, ChangeType, KeptAlive, RequestCause } from '../calls/call-events.js';
 import type { CallRecord } from '../calls/call-types.js';
+import type { OperationRecord } from '../calls/operations.js';
 import type { DeliveryAttempt, OutboxEntry } from '../store/call-store.js';
 
 /** The part of a pino logger domain events need. */
-export interface DomainLogger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-}
+export type DomainLogger = Pick<Logger, 'info' | 'warn' | 'isLevelEnabled'>;
 
 const isTimeout = (c: CallRecord) => c.resultInfo?.code === 408 && c.resultInfo.subcode === 8537;
 
+/** The request's ids, when a request caused the event; nothing for what time or delivery does. */
+const ids = (cause: RequestCause | undefined) => (cause ? { requestId: cause.requestId, clientRequestId: cause.clientRequestId } : {});
+
 /**
- * Domain events in the log, at info (a call created, ended with its result, a notification
- * delivered after retries) and warn (a keepAlive timeout, a notification failed or
- * dead-lettered), each with an `event` name and the call id (and the Graph request-id when a
- * request caused it), so `--log-format json` lines can be filtered by event.
+ * Domain events in the log, through callkeeper's one logger, each with an `event` name, the
+ * call id, app id and tenant, and, when a request caused it, that request's `requestId` (as on
+ * Fastify's request lines and in the `request-id` header) and `clientRequestId`:
+ * at info a call created, rung, answered, established, kept alive, ended with its result; an
+ * operation started or completed; a notification delivered after retries. At warn a keepAlive
+ * timeout, a notification failed or dead-lettered. `--log-format json` lines can be filtered by
+ * event (README, "Metrics and logs").
  */
 export class DomainLog implements CallObserver {
-  constructor(private readonly log: () => DomainLogger) {}
+  constructor(private readonly log: DomainLogger) {}
 
-  onCallChanged(call: CallRecord, change: ChangeType): void {
-    const base = { callId: call.id, appId: call.owner.appId, tenantId: call.owner.tenantId };
-    if (change === 'created' && call.direction === 'incoming') this.log().info({ event: 'call.incoming', ...base }, 'incoming call rung');
-    if (change !== 'deleted' || call.state !== 'terminated') return;
+  onCallChanged(call: CallRecord, change: ChangeType, cause?: RequestCause): void {
+    const base = { callId: call.id, appId: call.owner.appId, tenantId: call.owner.tenantId, ...ids(cause) };
+    if (change === 'created') {
+      if (call.direction === 'incoming') this.log.info({ event: 'call.incoming', ...base, deadline: call.deadline }, 'incoming call rung');
+      else this.log.info({ event: 'call.created', ...base }, 'call created');
+      return;
+    }
+    if (change === 'updated') {
+      // An update to establishing is only ever an answer: outgoing calls are created establishing.
+      if (call.state === 'establishing') this.log.info({ event: 'call.answered', ...base }, 'incoming call answered');
+      else if (call.state === 'established') this.log.info({ event: 'call.established', ...base }, 'call established');
+      return;
+    }
+    if (call.state !== 'terminated') return;
     if (isTimeout(call)) {
-      this.log().warn(
+      this.log.warn(
         { event: 'call.keepAliveTimeout', ...base, resultInfo: call.resultInfo, lastKeepAliveAt: call.lastKeepAliveAt },
         'call ended: no keepAlive in time (408/8537)',
       );
     }
-    this.log().info({ event: 'call.ended', ...base, resultInfo: call.resultInfo }, 'call ended');
+    this.log.info({ event: 'call.ended', ...base, resultInfo: call.resultInfo }, 'call ended');
+  }
+
+  onKeptAlive(call: KeptAlive, cause?: RequestCause): void {
+    // The hot path: build nothing unless it is written.
+    if (!this.log.isLevelEnabled('info')) return;
+    this.log.info(
+      {
+        event: 'call.keepAlive',
+        callId: call.id,
+        appId: call.owner.appId,
+        tenantId: call.owner.tenantId,
+        ...ids(cause),
+        deadline: call.deadline,
+      },
+      'call kept alive',
+    );
+  }
+
+  operation(op: OperationRecord, how: 'started' | 'stepped', cause?: RequestCause): void {
+    const base = {
+      callId: op.callId,
+      operationId: op.id,
+      kind: op.kind,
+      status: op.status,
+      clientContext: op.clientContext,
+      ...ids(cause),
+    };
+    if (how === 'started') this.log.info({ event: 'operation.started', ...base }, 'operation started');
+    else if (op.status !== 'running')
+      this.log.info({ event: 'operation.completed', ...base, resultInfo: op.resultInfo }, 'operation completed');
   }
 
   delivery(e: OutboxEntry, a: DeliveryAttempt): void {
@@ -43,21 +87,8 @@ export class DomainLog implements CallObserver {
       statusCode: a.statusCode,
       error: a.error,
     };
-    if (a.outcome === 'retry') this.log().warn({ event: 'notification.failed', ...base }, 'notification failed; it will be retried');
-    else if (a.outcome === 'dead') this.log().warn({ event: 'notification.deadLettered', ...base }, 'notification dead-lettered');
-    else if (a.attempt > 1) this.log().info({ event: 'notification.retried', ...base }, 'notification delivered after retries');
+    if (a.outcome === 'retry') this.log.warn({ event: 'notification.failed', ...base }, 'notification failed; it will be retried');
+    else if (a.outcome === 'dead') this.log.warn({ event: 'notification.deadLettered', ...base }, 'notification dead-lettered');
+    else if (a.attempt > 1) this.log.info({ event: 'notification.retried', ...base }, 'notification delivered after retries');
   }
-}
-
-/** Logs each created call with the request-id of the request that created it. */
-export function logCreatedCalls(app: FastifyInstance): void {
-  app.addHook('onResponse', async (req, reply) => {
-    if (req.method !== 'POST' || reply.statusCode !== 201 || !/\/communications\/calls$/.test(req.routeOptions.url ?? '')) return;
-    const location = String(reply.getHeader('location') ?? '');
-    const callId = location.slice(location.lastIndexOf('/') + 1);
-    req.log.info(
-      { event: 'call.created', callId, requestId: req.id, clientRequestId: req.clientRequestId, appId: req.principal?.appId },
-      'call created',
-    );
-  });
 }
