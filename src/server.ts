@@ -212,7 +212,9 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
   });
   service.observe(notifier);
   const botActionStore = botActionStoreFor(config, store);
-  const botActions = new BotActionService(botActionStore, store, clock, config.botActions);
+  const botActions = new BotActionService(botActionStore, store, clock, config.botActions, (id, at, result) =>
+    service.endByOperation(id, at, result),
+  );
   const operationScheduler = new DueScheduler(botActions, clock, logger);
   service.observe(botActions);
   botActions.onOperation((op, how, cause) => domainLog.operation(op, how, cause));

@@ -157,6 +157,36 @@ describe('one logger for requests and domain events', () => {
     assert.deepEqual([ended?.resultInfo?.code, ended?.resultInfo?.subcode, ended?.appId], [408, 8537, DEFAULT_APP.clientId]);
     for (const f of BASE_FIELDS) assert.ok(timeout[f] !== undefined, f);
   });
+
+  test("a transfer's end is a domain event too (operation.started by the request, call.ended 0/7015 by time)", async () => {
+    const id = await s.createCall(callBody({ callbackUri: bot.url }));
+    await s.advance(1_000);
+    const res = await post(`/${id}/transfer`, { transferTarget: { identity: { user: { id: 'u2' } } } });
+    assert.equal(res.status, 202);
+    assert.equal(eventsOf(id, 'operation.started')[0]?.requestId, res.headers.get('request-id'));
+    await s.advance(s.ck.botActions.config.transferStepMs);
+    await s.advance(s.ck.botActions.config.transferStepMs);
+    assert.equal((await s.ck.store.get(id))?.state, 'terminated');
+    const [ended] = eventsOf(id, 'call.ended');
+    assert.deepEqual([ended?.resultInfo?.code, ended?.resultInfo?.subcode, ended?.requestId], [0, 7015, undefined]);
+  });
+
+  test('an incoming call left unanswered past its window is a warning naming the call', async () => {
+    const rung = await fetch(`${s.base}/_callkeeper/incoming-calls`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ appId: DEFAULT_APP.clientId, callbackUri: bot.url, policyBasedRecording: true }),
+    });
+    const id = ((await rung.json()) as { id: string }).id;
+    await s.advance(5_000);
+    const [missed] = eventsOf(id, 'call.unanswered');
+    assert.equal(missed?.level, 40);
+    assert.deepEqual(
+      [missed?.resultInfo?.subcode, (missed as { policyBasedRecording?: boolean } | undefined)?.policyBasedRecording],
+      [10057, true],
+    );
+    assert.equal(missed?.requestId, undefined, 'the window ran out: no request');
+  });
 });
 
 describe('a logger of your own', () => {

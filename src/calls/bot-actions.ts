@@ -5,7 +5,7 @@ import { type GraphError, graphErrors } from '../errors/graph-errors.js';
 import type { BotActionRefusal, BotActionStore, CallScope, OperationStart, Tagged } from '../store/bot-action-store.js';
 import type { CallStore } from '../store/call-store.js';
 import type { ChangeType, RequestCause } from './call-events.js';
-import type { CallOwner, CallRecord } from './call-types.js';
+import type { CallOwner, CallRecord, ResultInfo } from './call-types.js';
 import {
   DTMF_TONE_MS,
   OPERATION_RESULTS,
@@ -63,6 +63,9 @@ export class BotActionService {
     private readonly calls: CallStore,
     private readonly clock: Clock,
     readonly config: BotActionConfig = DEFAULT_BOT_ACTIONS,
+    /** Ends a call an operation ends (a transfer), so that the call's observers are told (CallService.endByOperation). */
+    private readonly endCall: (callId: string, at: number, result: ResultInfo) => Promise<unknown> = (id, at, result) =>
+      calls.end(id, null, at, result),
   ) {}
 
   /** Told after every change that queued notifications or scheduled work (`at`: when it is due). */
@@ -296,7 +299,7 @@ export class BotActionService {
     for (;;) {
       const batch = await this.store.runDue(now, BATCH);
       for (const { op, ran } of batch) {
-        if (ran.endCall) await this.calls.end(op.callId, null, op.completedAt ?? now, ran.endCall);
+        if (ran.endCall) await this.endCall(op.callId, op.completedAt ?? now, ran.endCall);
         for (const l of this.operationListeners) l(op, 'stepped');
       }
       n += batch.length;

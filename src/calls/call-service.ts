@@ -17,6 +17,7 @@ import {
   REDIRECTED_RESULT,
   REJECT_RESULTS,
   REMOTE_HANGUP_RESULT,
+  type ResultInfo,
   UNANSWERED_RESULT,
 } from './call-types.js';
 import { peerParticipantId } from './participants.js';
@@ -229,6 +230,12 @@ export class CallService {
     if (!ended.ok) throw refused(ended);
     this.emit(ended.value, 'deleted', cause);
     return ended.value;
+  }
+
+  /** An operation ends the call (a transfer completed): told to the observers like any other end. */
+  async endByOperation(id: string, at: number, result: ResultInfo): Promise<void> {
+    const ended = await this.store.end(id, null, at, result);
+    if (ended.ok) this.emit(ended.value, 'deleted');
   }
 
   /**

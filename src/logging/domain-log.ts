@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { CallObserver, ChangeType, KeptAlive, RequestCause } from '../calls/call-events.js';
-import type { CallRecord } from '../calls/call-types.js';
+import { type CallRecord, isPolicyRecording } from '../calls/call-types.js';
 import type { OperationRecord } from '../calls/operations.js';
 import type { DeliveryAttempt, OutboxEntry } from '../store/call-store.js';
 
@@ -8,6 +8,7 @@ import type { DeliveryAttempt, OutboxEntry } from '../store/call-store.js';
 export type DomainLogger = Pick<Logger, 'info' | 'warn' | 'isLevelEnabled'>;
 
 const isTimeout = (c: CallRecord) => c.resultInfo?.code === 408 && c.resultInfo.subcode === 8537;
+const isUnanswered = (c: CallRecord) => c.resultInfo?.code === 408 && c.resultInfo.subcode === 10057;
 
 /** The request's ids, when a request caused the event; nothing for what time or delivery does. */
 const ids = (cause: RequestCause | undefined) => (cause ? { requestId: cause.requestId, clientRequestId: cause.clientRequestId } : {});
@@ -18,7 +19,7 @@ const ids = (cause: RequestCause | undefined) => (cause ? { requestId: cause.req
  * Fastify's request lines and in the `request-id` header) and `clientRequestId`:
  * at info a call created, rung, answered, established, kept alive, ended with its result; an
  * operation started or completed; a notification delivered after retries. At warn a keepAlive
- * timeout, a notification failed or dead-lettered. `--log-format json` lines can be filtered by
+ * timeout, an incoming call left unanswered, a notification failed or dead-lettered. `--log-format json` lines can be filtered by
  * event (README, "Metrics and logs").
  */
 export class DomainLog implements CallObserver {
@@ -42,6 +43,13 @@ export class DomainLog implements CallObserver {
       this.log.warn(
         { event: 'call.keepAliveTimeout', ...base, resultInfo: call.resultInfo, lastKeepAliveAt: call.lastKeepAliveAt },
         'call ended: no keepAlive in time (408/8537)',
+      );
+    }
+    if (isUnanswered(call)) {
+      // A bot that misses its answer window (15 s; 5 s for a policy-based recording bot) loses the call.
+      this.log.warn(
+        { event: 'call.unanswered', ...base, resultInfo: call.resultInfo, policyBasedRecording: isPolicyRecording(call.resource) },
+        'incoming call ended unanswered (408/10057)',
       );
     }
     this.log.info({ event: 'call.ended', ...base, resultInfo: call.resultInfo }, 'call ended');
