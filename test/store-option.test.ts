@@ -138,6 +138,32 @@ describe('serve --store', () => {
     }
   });
 
+  test('Redis emptied under a running instance (FLUSHDB, a restart without persistence): clock/advance goes on from where time was', async () => {
+    const a = await spawnServe(['--memory', '--no-https', '--store', `redis://:pa55word@127.0.0.1:${redis.port}/6`]);
+    try {
+      const advance = (ms: number) =>
+        fetch(`${a.base}/_callkeeper/clock/advance`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ ms }),
+        });
+      const before = ((await (await advance(3_600_000)).json()) as { epochMs: number }).epochMs;
+      await redisCli(redis.port, '-a', 'pa55word', '--no-auth-warning', '-n', '6', 'FLUSHDB');
+      const res = await advance(60_000);
+      assert.equal(res.status, 200);
+      assert.ok(((await res.json()) as { epochMs: number }).epochMs >= before + 60_000, 'not back in time');
+      const token = await fetchToken(a.base);
+      const created = await fetch(`${a.base}/v1.0/communications/calls`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(callBody()),
+      });
+      assert.equal(created.status, 201);
+    } finally {
+      await stop(a);
+    }
+  });
+
   test('instances on one store must agree on its shard count: a different --store-shards is refused', async () => {
     const url = `redis://:pa55word@127.0.0.1:${redis.port}/5`;
     const a = await spawnServe(['--memory', '--no-https', '--store', url, '--store-shards', '4']);

@@ -160,6 +160,8 @@ export class RedisStore implements Store {
   private readonly bounds: OutboxBounds;
   private readonly instanceId: string;
   private readonly feed = new EventEmitter();
+  /** The newest clock state this handle has seen (its own steps, reads, the change feed). */
+  private lastClock: ClockState | undefined;
   private closed = false;
 
   private constructor(
@@ -217,7 +219,9 @@ export class RedisStore implements Store {
     subscriber.on('message', (channel: string, message: string) => {
       if (channel !== CHANNEL) return;
       try {
-        store.feed.emit('change', JSON.parse(message) as StoreChange);
+        const change = JSON.parse(message) as StoreChange;
+        if (change.kind === 'clock' && change.state.version > (store.lastClock?.version ?? -1)) store.lastClock = change.state;
+        store.feed.emit('change', change);
       } catch {
         // Not ours.
       }
@@ -618,21 +622,31 @@ export class RedisStore implements Store {
       wallNow,
     )) as string[];
     const state = toClock(r);
+    this.lastClock = state;
     await this.publish({ kind: 'clock', state });
     return state;
   }
 
   async advanceClock(ms: number, wallNow: number): Promise<ClockState> {
-    const r = await this.script('clock-advance', 0, ms, wallNow);
+    let r = await this.script('clock-advance', 0, ms, wallNow);
+    if (r === 0 && this.lastClock) {
+      // Redis lost the clock (a FLUSHALL, a restart without persistence): put back the latest
+      // state this handle saw, so time goes on from there instead of failing (or going back).
+      await this.initClock(this.lastClock, wallNow);
+      r = await this.script('clock-advance', 0, ms, wallNow);
+    }
     if (r === 0) throw new Error('the clock was never initialised (initClock)');
     const state = toClock(r as string[]);
+    this.lastClock = state;
     await this.publish({ kind: 'clock', state });
     return state;
   }
 
   async readClock(): Promise<ClockState | undefined> {
     const v = await this.cmd((c) => c.hmget('{ck:0}:clock', 'wo', 'vo', 'scale', 'offset', 'floor', 'version'));
-    return v[0] === null ? undefined : toClock(v as string[]);
+    if (v[0] === null) return undefined;
+    this.lastClock = toClock(v as string[]);
+    return this.lastClock;
   }
 
   watch(listener: (change: StoreChange) => void): () => void {
