@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { CALLS_ROLES, DEFAULT_APP } from '../auth/apps.js';
 import { DEFAULT_BOT_ACTIONS } from '../calls/bot-actions.js';
@@ -159,6 +160,7 @@ export async function serve(argv: string[], env: Record<string, string | undefin
 
   // Log lines wait until the ready event (json) or the banner is out, so it comes first.
   const gate = new StartupGate(process.stdout);
+  const instanceName = `${hostname()}:${process.pid}`;
   const config: Parameters<typeof createCallkeeper>[0] = {
     dataDir,
     storeUrl: o.store,
@@ -176,7 +178,9 @@ export async function serve(argv: string[], env: Record<string, string | undefin
     strictCallbackUri: o.strict,
     controlToken: o.controlToken,
     bodyLimit: o.bodyLimit,
-    logger: { level: o.logLevel, stream: gate },
+    // Every line names the instance (several may write to one log; docs/decisions.md, "Instance names").
+    instanceName,
+    logger: { level: o.logLevel, stream: gate, base: { pid: process.pid, hostname: hostname(), instance: instanceName } },
     apps,
     faults: o.fault,
     throttle: o.throttle ? { limit: o.throttleLimit, windowMs: o.throttleWindow } : undefined,
