@@ -16,7 +16,7 @@ export interface Delivery {
   /** client-request-id: the same on every retry of one outbox entry. */
   crid: string;
   callId: string;
-  /** "changeType/state" of each notification in the POST. */
+  /** "changeType/state" of each call notification in the POST (rosters and operations: "changeType <path>"). */
   states: string[];
   /** The sender's TCP port (its process is found with tcpPortsOf). */
   remotePort: number;
@@ -49,10 +49,16 @@ export class HoldingBot {
       req.on('end', () => {
         const body = JSON.parse(text) as { value: { resourceUrl: string; changeType: string; resourceData: { state?: string } }[] };
         const first = body.value[0]?.resourceUrl ?? '';
+        const callId = /\/communications\/calls\/([^/]+)/.exec(first)?.[1] ?? '';
+        const callUrl = `/communications/calls/${callId}`;
         const d: Delivery = {
           crid: String(req.headers['client-request-id']),
-          callId: /\/communications\/calls\/([^/]+)/.exec(first)?.[1] ?? '',
-          states: body.value.map((n) => `${n.changeType}/${n.resourceData.state ?? ''}`),
+          callId,
+          states: body.value.map((n) =>
+            n.resourceUrl === callUrl
+              ? `${n.changeType}/${n.resourceData.state ?? ''}`
+              : `${n.changeType} ${n.resourceUrl.slice(callUrl.length)}`,
+          ),
           remotePort: req.socket.remotePort ?? 0,
         };
         if (this.hold) {
@@ -93,9 +99,12 @@ export class HoldingBot {
     return this.received.filter((d) => d.callId === callId).map((d) => d.crid);
   }
 
-  /** The "changeType/state" sequence the bot was told of a call, in arrival order. */
+  /** The "changeType/state" sequence the bot was told of a call (its rosters and operations left out), in arrival order. */
   statesOf(callId: string): string[] {
-    return this.received.filter((d) => d.callId === callId).flatMap((d) => d.states);
+    return this.received
+      .filter((d) => d.callId === callId)
+      .flatMap((d) => d.states)
+      .filter((x) => !x.includes(' '));
   }
 
   /** Resolves once `ok()` holds, checked after every arrival, drop or release; rejects after `ms` (real time). */
