@@ -45,7 +45,7 @@ export async function seedMassStore(ctx: BenchContext): Promise<MassStore> {
 function queuedEndNotifications(dataDir: string): number | undefined {
   const db = new Database(join(dataDir, 'callkeeper.db'), { readonly: true });
   try {
-    return db.prepare("SELECT count(*) FROM outbox WHERE change_type = 'deleted'").pluck().get() as number;
+    return db.prepare("SELECT count(*) FROM outbox WHERE transition = 'ended'").pluck().get() as number;
   } catch {
     return undefined;
   } finally {

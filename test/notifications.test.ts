@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { DEFAULT_APP } from '../src/auth/apps.js';
+import { ManualClock } from '../src/clock/clock.js';
 import { DEFAULT_DISPATCHER } from '../src/notifications/dispatcher.js';
+import type { DeliveryAttempt, DeliveryOutcome, FinishResult, OutboxEntry } from '../src/store/outbox-port.js';
+import { SqliteCallStore } from '../src/store/sqlite-store.js';
 import { callBody, fetchToken, type GraphErrorBody, MINUTE, startServer, type TestServer } from './helpers.js';
 import { Receiver } from './receiver.js';
 
@@ -259,6 +262,84 @@ describe('notifications to the bot', () => {
       await bot.stop();
       await other.stop();
       await s.ck.notifier.idle();
+    }
+  });
+});
+
+/** The real store, counting what the dispatcher holds: claimed and not yet finished. */
+class CountingStore extends SqliteCallStore {
+  claimed = 0;
+  finished = 0;
+  mostHeld = 0;
+  claims: number[] = [];
+  override async claimDeliveries(now: number, limit: number, leaseUntil: number): Promise<OutboxEntry[]> {
+    const got = await super.claimDeliveries(now, limit, leaseUntil);
+    this.claimed += got.length;
+    this.claims.push(got.length);
+    this.mostHeld = Math.max(this.mostHeld, this.claimed - this.finished);
+    return got;
+  }
+  override async finishDelivery(seq: number, lease: number, a: DeliveryAttempt, o: DeliveryOutcome): Promise<FinishResult> {
+    const r = await super.finishDelivery(seq, lease, a, o);
+    this.finished++;
+    return r;
+  }
+}
+
+describe('claiming notifications', () => {
+  test('a backlog for one bot is claimed only as free delivery slots can take it, each entry once', async () => {
+    const bot = await new Receiver().start();
+    const clock = new ManualClock();
+    const store = new CountingStore();
+    const backlog = 150;
+    for (let i = 0; i < backlog; i++) {
+      const n = (i + 1).toString(16).padStart(12, '0');
+      await store.create({
+        id: `ba5c0000-0000-4000-8000-${n}`,
+        owner: { appId: DEFAULT_APP.clientId, tenantId: DEFAULT_APP.tenantId },
+        state: 'establishing',
+        direction: 'outgoing',
+        createdAt: clock.now(),
+        deadline: clock.now() + 60 * MINUTE,
+        establishAt: null,
+        resource: { callbackUri: bot.url },
+      });
+    }
+    const concurrency = 8;
+    const s = await startServer({ clock, store, notifications: { ...DEFAULT_DISPATCHER, concurrency, perHostConcurrency: 2 } });
+    try {
+      await s.ck.notifier.flush();
+      assert.equal(bot.received.length, backlog, 'every notification delivered');
+      assert.equal(store.claimed, backlog, 'no entry claimed twice (none claimed without room and left to its lease)');
+      // Bounded by the slots, not by the backlog (claims sized to the slots and the host's line;
+      // a kick for new work may take a line's worth more).
+      assert.ok(store.mostHeld <= 2 * concurrency, `at most ${2 * concurrency} held at once, held ${store.mostHeld}`);
+      assert.ok(store.claims.length > backlog / concurrency, 'claimed a few at a time as deliveries finished');
+    } finally {
+      await s.close();
+      await bot.stop();
+    }
+  });
+});
+
+describe('due work before deliveries', () => {
+  test('while due work runs nothing new is claimed; once it is done, what it queued is delivered', async () => {
+    const bot = await new Receiver().start();
+    const s = await startServer();
+    try {
+      let id = '';
+      await s.ck.notifier.holdWhile(async () => {
+        id = await s.createCall(callBody({ callbackUri: bot.url }));
+        await s.ck.notifier.pump();
+        // Several turns of the event loop: a claim, a delivery and its answer would fit.
+        for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 5));
+        assert.equal(bot.received.length, 0, 'held: nothing delivered');
+      });
+      await s.ck.notifier.flush();
+      assert.deepEqual(bot.statesOf(id), ['updated/establishing']);
+    } finally {
+      await s.close();
+      await bot.stop();
     }
   });
 });

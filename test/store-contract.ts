@@ -383,6 +383,11 @@ export function storeContract(
           expired.map((c) => [c.id, c.resultInfo]),
           [[unanswered.id, UNANSWERED_RESULT]],
         );
+        assert.deepEqual(
+          expired[0]?.resource,
+          unanswered.resource,
+          'an incoming call comes with its resource (the log names a policy bot)',
+        );
         const queued = (await fresh.listDeliveries({ callId: unanswered.id, limit: 10 })).reverse();
         assert.deepEqual(lines(queued), ['created/incoming', 'updated/terminating', 'deleted/terminated']);
       } finally {
@@ -429,6 +434,58 @@ export function storeContract(
         );
         assert.deepEqual(await fresh.claimDeliveries(T0 + 150, 10, T0 + 300), []);
         assert.deepEqual(await fresh.finishDelivery(999_999, 1, DELIVERED, { status: 'delivered' }), { ok: false, reason: 'notFound' });
+      } finally {
+        await fresh.close();
+      }
+    });
+
+    test('an expiry sweep queues each ended fact within the outbox bounds, with the call as it was', async () => {
+      const fresh = await open({ outboxBounds: { perCall: 2, total: 4 } });
+      try {
+        // a has two facts pending (created, established); b and c one each: 4, at the bound.
+        // b's resource has JSON a sweep must carry over as it is, and no string callbackUri.
+        const odd = { callbackUri: 42, tags: ['x', { y: null }], unicode: 'é ☃', big: 1.5e300 };
+        const [a, b, c] = [
+          newCall({ deadline: T0 + 100, establishAt: T0 + 10 }),
+          newCall({ deadline: T0 + 100, establishAt: null, resource: odd }),
+          newCall({ deadline: T0 + 100, establishAt: null }),
+        ] as [NewCall, NewCall, NewCall];
+        for (const x of [a, b, c]) await fresh.create(x);
+        await fresh.establishDue(T0 + 10, 10);
+        assert.deepEqual(await fresh.outboxStats(), { pending: 4, overflowed: 0 });
+        const ended = await fresh.expireDue(T0 + 100, 10, RESULTS);
+        assert.deepEqual(ended.map((x) => x.id).sort(), [a.id, b.id, c.id].sort());
+        // Three ended facts: a's oldest goes for its own bound, then the oldest in all (b's and c's created).
+        assert.deepEqual(await fresh.outboxStats(), { pending: 4, overflowed: 3 });
+        const statuses = async (x: NewCall) =>
+          (await fresh.listDeliveries({ callId: x.id, limit: 10 })).reverse().map((e) => [e.fact.transition, e.status]);
+        assert.deepEqual(await statuses(a), [
+          ['created', 'dead'],
+          ['established', 'pending'],
+          ['ended', 'pending'],
+        ]);
+        for (const x of [b, c])
+          assert.deepEqual(await statuses(x), [
+            ['created', 'dead'],
+            ['ended', 'pending'],
+          ]);
+        // Due now: the heads of the lines, a's established (a's ended waits behind it), b's and c's ended.
+        const due = await fresh.claimDeliveries(T0 + 100, 10, T0 + 1_000);
+        assert.deepEqual(due.map((e) => `${e.callId === a.id ? 'a' : e.callId === b.id ? 'b' : 'c'} ${e.fact.transition}`).sort(), [
+          'a established',
+          'b ended',
+          'c ended',
+        ]);
+        const bEnded = due.find((e) => e.callId === b.id);
+        assert.equal(bEnded?.callbackUri, '', 'a callbackUri that is not a string is none');
+        assert.deepEqual(bEnded?.fact, {
+          transition: 'ended',
+          result: KEEPALIVE_TIMEOUT_RESULT,
+          snapshot: { id: b.id, owner: A, direction: 'outgoing', state: 'terminated', resource: odd },
+        });
+        const cEnded = due.find((e) => e.callId === c.id);
+        assert.equal(cEnded?.callbackUri, 'https://bot/cb');
+        assert.deepEqual(lines(cEnded ? [cEnded] : []), ['updated/terminating', 'deleted/terminated']);
       } finally {
         await fresh.close();
       }

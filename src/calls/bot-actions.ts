@@ -5,7 +5,7 @@ import { type GraphError, graphErrors } from '../errors/graph-errors.js';
 import type { BotActionRefusal, BotActionStore, CallScope, OperationStart, Tagged } from '../store/bot-action-store.js';
 import type { CallStore } from '../store/call-store.js';
 import type { ChangeType, RequestCause } from './call-events.js';
-import type { CallOwner, CallRecord, ResultInfo } from './call-types.js';
+import type { CallOwner, CallRecord, CallSummary, ResultInfo } from './call-types.js';
 import {
   DTMF_TONE_MS,
   OPERATION_RESULTS,
@@ -79,8 +79,10 @@ export class BotActionService {
   }
 
   /** A call changed state: once its media flows (established), its roster is seeded and notified. */
-  onCallChanged(call: CallRecord, _change: ChangeType): void {
-    if (call.state !== 'established') return;
+  onCallChanged(summary: CallRecord | CallSummary, _change: ChangeType): void {
+    // An established call always comes whole (only the expiry sweep leaves the resource out).
+    if (summary.state !== 'established' || !summary.resource) return;
+    const call: CallRecord = { ...summary, resource: summary.resource };
     void this.store
       .seedRoster(call, initialRoster(call, this.clock.now()), this.clock.now())
       .then((added) => {

@@ -1,4 +1,4 @@
-import type { CallOwner, CallRecord } from './call-types.js';
+import type { CallOwner, CallRecord, CallSummary } from './call-types.js';
 
 export type ChangeType = 'created' | 'updated' | 'deleted';
 
@@ -21,10 +21,11 @@ export interface KeptAlive {
 
 /**
  * Told of every state change after it is stored. The notifier (callbacks to the bot) and
- * the scheduler listen here; they must not throw.
+ * the scheduler listen here; they must not throw. A call ended by the expiry sweep comes as
+ * a CallSummary (no resource); every other change with the whole record.
  */
 export interface CallObserver {
-  onCallChanged(call: CallRecord, change: ChangeType, cause?: RequestCause): void;
+  onCallChanged(call: CallRecord | CallSummary, change: ChangeType, cause?: RequestCause): void;
   /** A keepAlive succeeded. It changes nothing a bot is told of: only the log listens. */
   onKeptAlive?(call: KeptAlive, cause?: RequestCause): void;
 }

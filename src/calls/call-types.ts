@@ -42,6 +42,13 @@ export interface CallRecord {
   resource: CallResource;
 }
 
+/**
+ * A call whose creation properties may be left out: what an expiry sweep reports of each call
+ * it ended. The resource comes for incoming calls (an unanswered one is logged with what it
+ * was); a sweep of 100,000 outgoing calls then reads and parses no resource JSON.
+ */
+export type CallSummary = Omit<CallRecord, 'resource'> & { resource?: CallResource };
+
 /** FACTS.md §2: the documented end of a call for missing keepAlives. */
 export const KEEPALIVE_TIMEOUT_RESULT: ResultInfo = {
   code: 408,

@@ -1,6 +1,6 @@
 import type { Clock, Timer } from '../clock/clock.js';
 import type { CallObserver } from './call-events.js';
-import type { CallRecord } from './call-types.js';
+import type { CallSummary } from './call-types.js';
 
 export interface DueWork {
   processDue(): Promise<number>;
@@ -65,7 +65,7 @@ export class DueScheduler implements CallObserver {
     this.arm(at);
   }
 
-  onCallChanged(call: CallRecord): void {
+  onCallChanged(call: CallSummary): void {
     const next = Math.min(call.establishAt ?? Number.POSITIVE_INFINITY, call.deadline ?? Number.POSITIVE_INFINITY);
     if (Number.isFinite(next)) this.wakeBy(next);
   }

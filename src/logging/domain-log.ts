@@ -1,14 +1,14 @@
 import type { Logger } from 'pino';
 import type { CallObserver, ChangeType, KeptAlive, RequestCause } from '../calls/call-events.js';
-import { type CallRecord, isPolicyRecording } from '../calls/call-types.js';
+import { type CallSummary, isPolicyRecording } from '../calls/call-types.js';
 import type { OperationRecord } from '../calls/operations.js';
 import type { DeliveryAttempt, OutboxEntry } from '../store/call-store.js';
 
 /** The part of a pino logger domain events need. */
 export type DomainLogger = Pick<Logger, 'info' | 'warn' | 'isLevelEnabled'>;
 
-const isTimeout = (c: CallRecord) => c.resultInfo?.code === 408 && c.resultInfo.subcode === 8537;
-const isUnanswered = (c: CallRecord) => c.resultInfo?.code === 408 && c.resultInfo.subcode === 10057;
+const isTimeout = (c: CallSummary) => c.resultInfo?.code === 408 && c.resultInfo.subcode === 8537;
+const isUnanswered = (c: CallSummary) => c.resultInfo?.code === 408 && c.resultInfo.subcode === 10057;
 
 /** The request's ids, when a request caused the event; nothing for what time or delivery does. */
 const ids = (cause: RequestCause | undefined) => (cause ? { requestId: cause.requestId, clientRequestId: cause.clientRequestId } : {});
@@ -25,7 +25,7 @@ const ids = (cause: RequestCause | undefined) => (cause ? { requestId: cause.req
 export class DomainLog implements CallObserver {
   constructor(private readonly log: DomainLogger) {}
 
-  onCallChanged(call: CallRecord, change: ChangeType, cause?: RequestCause): void {
+  onCallChanged(call: CallSummary, change: ChangeType, cause?: RequestCause): void {
     const base = { callId: call.id, appId: call.owner.appId, tenantId: call.owner.tenantId, ...ids(cause) };
     if (change === 'created') {
       if (call.direction === 'incoming') this.log.info({ event: 'call.incoming', ...base, deadline: call.deadline }, 'incoming call rung');
@@ -48,7 +48,7 @@ export class DomainLog implements CallObserver {
     if (isUnanswered(call)) {
       // A bot that misses its answer window (15 s; 5 s for a policy-based recording bot) loses the call.
       this.log.warn(
-        { event: 'call.unanswered', ...base, resultInfo: call.resultInfo, policyBasedRecording: isPolicyRecording(call.resource) },
+        { event: 'call.unanswered', ...base, resultInfo: call.resultInfo, policyBasedRecording: isPolicyRecording(call.resource ?? {}) },
         'incoming call ended unanswered (408/10057)',
       );
     }

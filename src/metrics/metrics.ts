@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CallObserver, ChangeType } from '../calls/call-events.js';
-import type { CallRecord } from '../calls/call-types.js';
+import type { CallSummary } from '../calls/call-types.js';
 import type { CallStore, DeliveryAttempt } from '../store/call-store.js';
 
 /**
@@ -105,7 +105,7 @@ export class CallkeeperMetrics implements CallObserver {
     this.deliveryLatency.observe({ outcome: attempt.outcome }, attempt.latencyMs / 1000);
   }
 
-  onCallChanged(call: CallRecord, change: ChangeType): void {
+  onCallChanged(call: CallSummary, change: ChangeType): void {
     if (change === 'created') this.created.inc({ direction: call.direction });
     if (call.state === 'terminated' && change === 'deleted' && call.resultInfo)
       this.ended.inc({ code: String(call.resultInfo.code), subcode: String(call.resultInfo.subcode) });

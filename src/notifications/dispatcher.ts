@@ -76,6 +76,11 @@ export class NotificationDispatcher implements CallObserver {
   private timer: Timer | undefined;
   private pumping = false;
   private again = false;
+  /** A pump was asked for while one ran, for a reason other than a finished delivery. */
+  private againWide = false;
+  /** Work running under holdWhile(): no new claims until it is done. */
+  private holds = 0;
+  private readonly released = new Set<() => void>();
   private stopped = true;
   private readonly settled = new Set<() => void>();
   private closed: Promise<void> | undefined;
@@ -139,9 +144,29 @@ export class NotificationDispatcher implements CallObserver {
     return new Promise((resolve) => this.settled.add(resolve));
   }
 
+  /**
+   * Runs `work` with no new claims meanwhile; deliveries in flight go on. The due-work sweep
+   * runs so: ending 100,000 calls and queueing their notifications shares one event loop with
+   * delivering them, and would take several times as long if both ran at once. When the last
+   * hold ends, what became due is claimed.
+   */
+  async holdWhile<T>(work: () => Promise<T>): Promise<T> {
+    this.holds++;
+    try {
+      return await work();
+    } finally {
+      if (--this.holds === 0) {
+        for (const resolve of this.released) resolve();
+        this.released.clear();
+        this.kick();
+      }
+    }
+  }
+
   /** Delivers everything due now, and what becomes due as those finish; for tests and the control API. */
   async flush(): Promise<void> {
     for (let round = 0; round < 1000; round++) {
+      if (this.holds > 0) await new Promise<void>((resolve) => this.released.add(resolve));
       await this.pump();
       await this.idle();
       const next = await this.store.nextDeliveryAt();
@@ -149,24 +174,34 @@ export class NotificationDispatcher implements CallObserver {
     }
   }
 
-  /** Claims and starts whatever is due now; resolves when that claim is done (not the deliveries). */
-  async pump(): Promise<void> {
+  /**
+   * Claims and starts whatever is due now, as much as free delivery slots can take (see
+   * room()); resolves when that claim is done (not the deliveries). `afterDelivery`: a delivery
+   * just finished, so only its hosts' lines have room.
+   */
+  async pump(afterDelivery = false): Promise<void> {
     if (this.pumping) {
       this.again = true;
+      if (!afterDelivery) this.againWide = true;
       return;
     }
     this.pumping = true;
+    let wide = !afterDelivery;
     try {
       do {
         this.again = false;
-        if (this.stopped) break;
-        const free = this.options.concurrency - this.active;
-        if (free <= 0) break;
+        if (this.againWide) wide = true;
+        this.againWide = false;
+        if (this.stopped || this.holds > 0) break;
+        const limit = this.room(wide);
+        if (limit <= 0) break;
         const now = this.clock.now();
         const lease = now + this.leaseMs();
-        const entries = await this.store.claimDeliveries(now, free * 2, lease);
-        for (const e of entries) this.enqueue(e);
-        if (entries.length === free * 2) this.again = true;
+        const entries = await this.store.claimDeliveries(now, limit, lease);
+        let useful = 0;
+        for (const e of entries) if (this.enqueue(e)) useful++;
+        // More may be due: claim again while every entry found a slot in its host's line.
+        if (entries.length === limit && useful === limit) this.again = true;
       } while (this.again);
       await this.armTimer();
     } catch (err) {
@@ -177,8 +212,34 @@ export class NotificationDispatcher implements CallObserver {
     }
   }
 
-  private kick(): void {
-    if (!this.stopped) void this.pump();
+  private kick(afterDelivery = false): void {
+    if (!this.stopped) void this.pump(afterDelivery);
+  }
+
+  /** What one host's line takes: its delivery slots and as many ready behind them. */
+  private get lineLength(): number {
+    return this.options.perHostConcurrency * 2;
+  }
+
+  /**
+   * How many entries to claim. A claim holds an entry (a lease, a store write) whether or not
+   * it can start, so claim only what free slots can take. After a delivery finished, its
+   * next work is most likely for the hosts already being delivered to: the room left in their
+   * lines. Otherwise (new work queued, the poll, a start) the free slots of the whole
+   * dispatcher, counting each host's line only up to lineLength, so that one host that cannot
+   * keep up (a hanging bot) never holds the slots the others need; it gets what a wide claim
+   * brings it, at most once per kick.
+   */
+  private room(wide: boolean): number {
+    let held = 0;
+    let room = 0;
+    for (const q of this.hosts.values()) {
+      const n = q.active + q.waiting.length;
+      held += Math.min(n, this.lineLength);
+      room += Math.max(0, this.lineLength - n);
+    }
+    const free = this.options.concurrency - held;
+    return wide || this.hosts.size === 0 ? free : Math.min(free, room);
   }
 
   /**
@@ -190,13 +251,14 @@ export class NotificationDispatcher implements CallObserver {
     return this.clock.scale > 0 ? wall * this.clock.scale : wall;
   }
 
-  private enqueue(e: OutboxEntry): void {
+  /** Takes a claimed entry into its host's line; true if it found room there (see room()). */
+  private enqueue(e: OutboxEntry): boolean {
     const held = this.inFlight.get(e.seq);
     if (held) {
       // Claimed again while still ours (its lease ran out in virtual time, e.g. a clock advance
       // during the request): the newer token is the one to finish with.
       held.lease = Math.max(held.lease, e.lease);
-      return;
+      return false;
     }
     let host: string;
     try {
@@ -209,10 +271,11 @@ export class NotificationDispatcher implements CallObserver {
       q = { active: 0, waiting: [] };
       this.hosts.set(host, q);
     }
-    if (q.waiting.length >= MAX_WAITING_PER_HOST) return;
+    if (q.waiting.length >= MAX_WAITING_PER_HOST) return false;
     this.inFlight.set(e.seq, e);
     q.waiting.push(e);
     this.drain(host, q);
+    return q.active + q.waiting.length <= this.lineLength;
   }
 
   private drain(host: string, q: HostQueue): void {
@@ -227,7 +290,7 @@ export class NotificationDispatcher implements CallObserver {
         if (q.active === 0 && q.waiting.length === 0) this.hosts.delete(host);
         else this.drain(host, q);
         // The call's next notification, if any, is now at the head of its line.
-        this.kick();
+        this.kick(true);
         this.checkIdle();
       });
     }
@@ -364,10 +427,14 @@ export class NotificationDispatcher implements CallObserver {
     if (this.stopped) return;
     await this.checkOverflow();
     const next = await this.store.nextDeliveryAt();
-    const poll = this.clock.scale > 0 ? this.clock.now() + this.options.pollWallMs * this.clock.scale : Number.POSITIVE_INFINITY;
-    const at = Math.min(next ?? Number.POSITIVE_INFINITY, poll);
+    const now = this.clock.now();
+    const poll = this.clock.scale > 0 ? now + this.options.pollWallMs * this.clock.scale : Number.POSITIVE_INFINITY;
+    // Entries due now that this claim left (no room) come with the deliveries in hand as they
+    // finish; a timer for now would only claim past the free slots again and again.
+    const due = next === undefined || (next <= now && this.inFlight.size > 0) ? Number.POSITIVE_INFINITY : next;
+    const at = Math.min(due, poll);
     this.timer?.cancel();
-    this.timer = Number.isFinite(at) ? this.clock.setTimer(Math.max(at, this.clock.now()), () => this.kick()) : undefined;
+    this.timer = Number.isFinite(at) ? this.clock.setTimer(Math.max(at, now), () => this.kick()) : undefined;
   }
 
   private isIdle(): boolean {

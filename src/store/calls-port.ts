@@ -1,4 +1,4 @@
-import type { CallOwner, CallRecord, CallState, ResultInfo } from '../calls/call-types.js';
+import type { CallOwner, CallRecord, CallState, CallSummary, ResultInfo } from '../calls/call-types.js';
 import type { WriteResult } from './results.js';
 
 export interface NewCall {
@@ -101,9 +101,11 @@ export interface CallsPort {
    * Ends up to `limit` calls whose deadline <= now, oldest deadline first, each with
    * endedAt = its deadline and `results.unanswered` for an incoming call, `results.keepAlive`
    * otherwise, queuing their `ended` facts. Claims are exclusive: with several instances
-   * sharing a store, each expired call is returned to exactly one caller.
+   * sharing a store, each expired call is returned to exactly one caller. Returns the ended
+   * calls as CallSummary: a store may leave out the resource of outgoing calls (the facts
+   * carry it), so a mass expiry reads and parses none; incoming calls come with it.
    */
-  expireDue(now: number, limit: number, results: ExpiryResults): Promise<CallRecord[]>;
+  expireDue(now: number, limit: number, results: ExpiryResults): Promise<CallSummary[]>;
 
   /**
    * Moves up to `limit` establishing calls whose establishAt <= now to established, queuing

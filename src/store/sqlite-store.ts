@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import type { AppRegistration } from '../auth/apps.js';
 import type { CallNotification } from '../calls/call-notifications.js';
-import type { CallOwner, CallRecord, CallState, ResultInfo } from '../calls/call-types.js';
+import type { CallOwner, CallRecord, CallState, CallSummary, ResultInfo } from '../calls/call-types.js';
 import { advanceStep, initClockStep } from '../clock/clock-math.js';
 import type { AddAppResult } from './apps-port.js';
 import type { Answer, ExpiryResults, ListPage, ListQuery, NewCall, NextDue } from './calls-port.js';
@@ -93,10 +93,31 @@ const WAL_LIMIT = 64 * 1024 * 1024;
 
 const COLUMNS =
   'rid, id, app_id, tenant_id, state, direction, created_at, last_keepalive_at, deadline, establish_at, ended_at, result_code, result_subcode, result_message, resource';
+/** A call's columns but its resource: what observers of an end need (incoming calls add it). */
+const LEAN_COLUMNS =
+  'rid, id, app_id, tenant_id, state, direction, created_at, last_keepalive_at, deadline, establish_at, ended_at, result_code, result_subcode, result_message';
 const END_SET = `state = 'terminated', deadline = NULL, check_at = NULL, establish_at = NULL`;
 
 /** Change feeds of on-disk stores, by file: two handles on one file in one process hear each other. */
 const feeds = new Map<string, { emitter: EventEmitter; users: number }>();
+
+type LeanRow = Omit<Row, 'resource'> & { resource: string | null };
+
+function toCallSummary(r: LeanRow): CallSummary {
+  return {
+    id: r.id,
+    owner: { appId: r.app_id, tenantId: r.tenant_id },
+    state: r.state as CallState,
+    direction: r.direction as 'incoming' | 'outgoing',
+    createdAt: r.created_at,
+    lastKeepAliveAt: r.last_keepalive_at,
+    deadline: r.deadline,
+    establishAt: r.establish_at,
+    endedAt: r.ended_at,
+    resultInfo: r.result_code === null ? null : { code: r.result_code, subcode: r.result_subcode ?? 0, message: r.result_message ?? '' },
+    ...(r.resource === null ? {} : { resource: JSON.parse(r.resource) as Record<string, unknown> }),
+  };
+}
 
 function toRecord(r: Row): CallRecord {
   return {
@@ -198,6 +219,8 @@ export class SqliteStore implements Store {
     at: number,
   ) => void;
   private walPath: string | undefined;
+  /** The sweep moment whose calls were last rechecked (see the expireDue transaction). */
+  private recheckedAt: number | undefined;
   private writes = 0;
   /** keepAlives arriving together share one commit (sqlite-group-commit.ts). */
   readonly group: GroupCommit;
@@ -287,7 +310,26 @@ export class SqliteStore implements Store {
            result_subcode = CASE WHEN state = 'incoming' THEN :uSubcode ELSE :kSubcode END,
            result_message = CASE WHEN state = 'incoming' THEN :uMessage ELSE :kMessage END
          WHERE rid IN (SELECT rid FROM calls WHERE check_at <= :now AND deadline <= :now ORDER BY check_at LIMIT :limit)
-         RETURNING ${COLUMNS}`,
+         RETURNING ${LEAN_COLUMNS}, CASE WHEN direction = 'incoming' THEN resource END AS resource`,
+      ),
+      // The 'ended' facts of a sweep's calls in one statement: the snapshot is assembled from
+      // the stored resource text by SQLite (no parse and re-stringify per call), in end order.
+      // Each is the head of its call's line (due now) unless the call has older pending ones.
+      // SQLite materialises the SELECT first (it reads the outbox it inserts into), so each
+      // row's "has pending" looks at the outbox as it was before the statement.
+      enqueueEnded: db.prepare(
+        `INSERT INTO outbox (call_id, app_id, tenant_id, callback_uri, transition, result, snapshot, created_at, next_attempt_at)
+         SELECT c.id, c.app_id, c.tenant_id,
+           CASE WHEN json_type(c.resource, '$.callbackUri') = 'text' THEN json_extract(c.resource, '$.callbackUri') ELSE '' END,
+           'ended',
+           json_object('code', c.result_code, 'subcode', c.result_subcode, 'message', c.result_message),
+           json_object('id', c.id, 'owner', json_object('appId', c.app_id, 'tenantId', c.tenant_id),
+             'direction', c.direction, 'state', c.state, 'resource', json(c.resource)),
+           c.ended_at,
+           CASE WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.call_id = c.id AND o.status = 'pending') THEN NULL ELSE c.ended_at END
+         FROM calls c WHERE c.rid IN (SELECT value FROM json_each(?))
+         ORDER BY c.ended_at, c.rid
+         RETURNING call_id, next_attempt_at IS NULL AS queued_behind`,
       ),
       // The deadline itself is not indexed: a keepAlive moves it on every call, and an index on
       // it would cost two index-page writes per keepAlive. check_at is indexed instead and moves
@@ -451,11 +493,30 @@ export class SqliteStore implements Store {
         enqueue(call, 'answered', null, now);
         return ok(call);
       }),
-      expireDue: db.transaction((params: Record<string, string | number>) => {
-        while (this.stmts.recheck.run({ now: params.now, limit: 10_000 }).changes === 10_000);
-        const calls = (this.stmts.expireDue.all(params) as Row[]).map(toRecord).sort((a, b) => (a.endedAt ?? 0) - (b.endedAt ?? 0));
-        for (const c of calls) enqueue(c, 'ended', c.resultInfo, c.endedAt ?? 0);
-        return calls;
+      expireDue: db.transaction((params: Record<string, string | number>): CallSummary[] => {
+        // The recheck reads every call whose check has come: once per sweep moment, not once per
+        // batch (a sweep of 100,000 calls in batches of 1,000 would read them 100 times over).
+        // Calls kept alive since then are only stepped over (deadline > now), never ended.
+        if (params.now !== this.recheckedAt) {
+          while (this.stmts.recheck.run({ now: params.now, limit: 10_000 }).changes === 10_000);
+          this.recheckedAt = Number(params.now);
+        }
+        const rows = this.stmts.expireDue.all(params) as LeanRow[];
+        if (rows.length === 0) return [];
+        const queued = this.stmts.enqueueEnded.all(JSON.stringify(rows.map((r) => r.rid))) as {
+          call_id: string;
+          queued_behind: number;
+        }[];
+        const now = Number(params.now);
+        this.stmts.addPending.run(queued.length, 0);
+        // The bounds, as enqueueFact keeps them one entry at a time: a call with older pending
+        // entries may now be past its own bound; the whole outbox past its total.
+        for (const q of queued)
+          if (q.queued_behind && (this.stmts.pendingOfCall.get(q.call_id) as number) > this.bounds.perCall)
+            overflow(this.stmts.oldestPendingOfCall.get(q.call_id) as number, now);
+        for (let { pending } = this.stmts.stats.get() as { pending: number }; pending > this.bounds.total; pending--)
+          overflow(this.stmts.oldestPending.get() as number, now);
+        return rows.map(toCallSummary).sort((a, b) => (a.endedAt ?? 0) - (b.endedAt ?? 0));
       }),
       establishDue: db.transaction((now: number, limit: number) => {
         const calls = (this.stmts.establishDue.all(now, limit) as Row[]).map(toRecord);
@@ -632,7 +693,7 @@ export class SqliteStore implements Store {
     );
   }
 
-  expireDue(now: number, limit: number, results: ExpiryResults): Promise<CallRecord[]> {
+  expireDue(now: number, limit: number, results: ExpiryResults): Promise<CallSummary[]> {
     const { keepAlive: k, unanswered: u } = results;
     return this.run(() =>
       this.tx.expireDue({

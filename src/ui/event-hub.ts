@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import type { CallObserver, ChangeType } from '../calls/call-events.js';
-import type { CallRecord } from '../calls/call-types.js';
+import type { CallSummary } from '../calls/call-types.js';
 import { renderNotifications } from '../notifications/render.js';
 import type { DeliveryAttempt, OutboxEntry } from '../store/call-store.js';
 
@@ -17,7 +17,7 @@ export class EventHub implements CallObserver {
   private readonly listeners = new Set<ServerResponse>();
   private nextId = 1;
 
-  onCallChanged(call: CallRecord, change: ChangeType): void {
+  onCallChanged(call: CallSummary, change: ChangeType): void {
     this.publish('call', { callId: call.id, change, state: call.state, resultInfo: call.resultInfo });
   }
 
