@@ -13,6 +13,7 @@ import { CallService } from './calls/call-service.js';
 import { DueScheduler } from './calls/due-scheduler.js';
 import { type Clock, wallTime } from './clock/clock.js';
 import { SharedClock } from './clock/shared-clock.js';
+import { CachedFaults } from './faults/cached-faults.js';
 import { FaultInjector } from './faults/fault-injector.js';
 import { addFaultRule } from './faults/fault-routes.js';
 import { notificationFaults } from './faults/notification-faults.js';
@@ -171,7 +172,11 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
     (store instanceof RedisStore
       ? new RedisControlStore(store.connection)
       : new SqliteControlStore(config.dataDir === undefined ? {} : { dataDir: config.dataDir }));
-  const injector = new FaultInjector(controlStore, clock, config.random);
+  // On Redis the rules every request is matched against are cached between change notices
+  // (faults/cached-faults.ts): a request when no rule is armed costs no round trip for them.
+  const faultRules =
+    config.controlStore === undefined && store instanceof RedisStore ? new CachedFaults(controlStore, (l) => store.watch(l)) : controlStore;
+  const injector = new FaultInjector(faultRules, clock, config.random);
   const throttle = config.throttle ? new Throttle(controlStore, clock, config.throttle) : undefined;
   const journal = new RequestJournal(controlStore, config.journalSize ?? DEFAULT_JOURNAL_SIZE);
   for (const [i, rule] of (config.faults ?? []).entries()) {

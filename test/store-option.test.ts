@@ -165,6 +165,44 @@ describe('serve --store', () => {
     }
   });
 
+  test('on Redis, fault rules are cached per instance between changes, yet an add or delete on one applies on the other at once', async () => {
+    const url = `redis://:pa55word@127.0.0.1:${redis.port}/7`;
+    const [a, b] = await Promise.all([
+      spawnServe(['--memory', '--no-https', '--store', url]),
+      spawnServe(['--memory', '--no-https', '--store', url]),
+    ]);
+    try {
+      const token = await fetchToken(a.base);
+      const get = (p: typeof a) =>
+        fetch(`${p.base}/v1.0/communications/calls/some-call`, { headers: { authorization: `Bearer ${token}` } });
+      const arm = async (p: typeof a, rule: unknown) => {
+        const res = await fetch(`${p.base}/_callkeeper/faults`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(rule),
+        });
+        assert.equal(res.status, 201);
+        return ((await res.json()) as { id: string }).id;
+      };
+      // Both have read (and cached) the empty rule list.
+      assert.equal((await get(a)).status, 404);
+      assert.equal((await get(b)).status, 404);
+      await arm(a, { match: { callId: 'some-call' }, effect: { status: 503 }, count: 3 });
+      const statuses: number[] = [];
+      for (const p of [b, a, b, a, b]) statuses.push((await get(p)).status);
+      assert.deepEqual(statuses, [503, 503, 503, 404, 404], 'armed on A, applied on B at once; one count of 3 across both');
+      const id = await arm(b, { match: { callId: 'some-call' }, effect: { status: 500 } });
+      assert.equal((await get(a)).status, 500, 'armed on B, applied on A at once');
+      assert.equal((await fetch(`${a.base}/_callkeeper/faults/${id}`, { method: 'DELETE' })).status, 204);
+      assert.equal((await get(b)).status, 404, 'deleted on A, gone on B at once');
+      await arm(b, { match: { callId: 'some-call' }, effect: { status: 502 } });
+      assert.equal((await fetch(`${a.base}/_callkeeper/reset`, { method: 'POST' })).status, 200);
+      assert.equal((await get(b)).status, 404, 'a reset on A clears the rules B had cached');
+    } finally {
+      await Promise.all([stop(a), stop(b)]);
+    }
+  });
+
   test('instances on one store must agree on its shard count: a different --store-shards is refused', async () => {
     const url = `redis://:pa55word@127.0.0.1:${redis.port}/5`;
     const a = await spawnServe(['--memory', '--no-https', '--store', url, '--store-shards', '4']);

@@ -18,7 +18,8 @@ export interface ClockState {
 }
 
 /** What changed in the store, for instances to react at once (the change feed). */
-export type StoreChange = { kind: 'clock'; state: ClockState } | { kind: 'apps' };
+/** `faults`: a fault rule was added or removed (the Redis control store announces it; see faults/cached-faults.ts). */
+export type StoreChange = { kind: 'clock'; state: ClockState } | { kind: 'apps' } | { kind: 'faults' };
 
 export interface ClockPort {
   /**

@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { ConsumeResult, FaultRule, FaultStore } from './fault-store.js';
 import type { JournalEntry, JournalQuery, JournalStore } from './journal-store.js';
-import { unavailable } from './redis/redis-store.js';
+import { CHANGES_CHANNEL, unavailable } from './redis/redis-store.js';
 import { FAULT_ADD } from './redis-control/fault-add.js';
 import { FAULT_CLEAR } from './redis-control/fault-clear.js';
 import { FAULT_CONSUME } from './redis-control/fault-consume.js';
@@ -67,6 +67,15 @@ export class RedisControlStore implements FaultStore, ThrottleStore, JournalStor
     }
   }
 
+  /** Tells every instance's fault cache (faults/cached-faults.ts) that the rules changed. */
+  private async announce(): Promise<void> {
+    try {
+      await this.redis.publish(CHANGES_CHANNEL, '{"kind":"faults"}');
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
   async addFault(rule: FaultRule): Promise<void> {
     await this.run(
       'ckFaultAdd',
@@ -78,6 +87,7 @@ export class RedisControlStore implements FaultStore, ThrottleStore, JournalStor
       rule.remaining ?? '',
       rule.until ?? '',
     );
+    await this.announce();
   }
 
   async listFaults(now: number): Promise<FaultRule[]> {
@@ -91,11 +101,15 @@ export class RedisControlStore implements FaultStore, ThrottleStore, JournalStor
   }
 
   async removeFault(id: string): Promise<{ ok: true } | { ok: false; reason: 'notFound' }> {
-    return (await this.run('ckFaultRemove', this.k.rule + id, this.k.order, id)) === 1 ? { ok: true } : { ok: false, reason: 'notFound' };
+    if ((await this.run('ckFaultRemove', this.k.rule + id, this.k.order, id)) !== 1) return { ok: false, reason: 'notFound' };
+    await this.announce();
+    return { ok: true };
   }
 
   async clearFaults(): Promise<number> {
-    return (await this.run('ckFaultClear', this.k.order, this.k.rule)) as number;
+    const n = (await this.run('ckFaultClear', this.k.order, this.k.rule)) as number;
+    await this.announce();
+    return n;
   }
 
   async consumeFault(id: string, now: number): Promise<ConsumeResult> {

@@ -38,7 +38,9 @@ export interface RedisStoreOptions {
   commandTimeoutMs?: number;
 }
 
-const CHANNEL = 'ck:changes';
+/** The change feed's channel (StoreChange as JSON); the control store announces fault changes here too. */
+export const CHANGES_CHANNEL = 'ck:changes';
+const CHANNEL = CHANGES_CHANNEL;
 /** A shard's sweep stays claimed this long (wall ms) between the batches of one drain. */
 const SWEEP_CLAIM_MS = 5_000;
 
