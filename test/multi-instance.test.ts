@@ -271,5 +271,24 @@ describe('three instances on one Redis', { timeout: 900_000 }, () => {
       repeats += seen.length - entries.length;
     }
     t.diagnostic(`${calls.size} calls, ${b.received.length} deliveries, ${repeats} of them repeats`);
+
+    // A new instance in the dead one's place joins at the shared virtual time, with every call.
+    const timeBefore = await fleet.now(0);
+    const replacement = await spawnServe([
+      '--memory',
+      '--no-https',
+      '--store',
+      storeUrl,
+      '--notify-timeout',
+      `${NOTIFY_TIMEOUT_MS / 1000}s`,
+    ]);
+    instances[VICTIM] = replacement;
+    const health = await json<{ instance: string; calls: { active: number; ended: number } }>(
+      fetch(`${replacement.base}/_callkeeper/health`),
+    );
+    assert.match(health.instance, new RegExp(`:${replacement.child.pid}$`));
+    assert.ok((await fleet.now(VICTIM)) >= timeBefore, 'its clock is not behind');
+    const [someId] = created.keys();
+    assert.equal((await controlCall(replacement.base, someId as string)).status, 200);
   });
 });
