@@ -3,6 +3,7 @@ import { after, test } from 'node:test';
 import { OPERATION_RESULTS } from '../src/calls/operations.js';
 import { RedisBotActionStore } from '../src/store/redis/redis-bot-action-store.js';
 import { RedisStore } from '../src/store/redis/redis-store.js';
+import { StoreUnavailableError } from '../src/store/store-errors.js';
 import { botActionStoreContract } from './bot-action-store-contract.js';
 import { type RedisCluster, type RedisServer, startRedis, startRedisCluster } from './redis-server.js';
 
@@ -88,6 +89,22 @@ test('Redis: a purged call takes its roster, operations and media state with it;
     assert.deepEqual(await bots.runDue(T0 + 30_000, 10), []);
     assert.equal(await bots.nextDueAt(), undefined);
     assert.equal(await exists(), 0, 'dropping the due entry does not bring the state back');
+  } finally {
+    await calls.close();
+  }
+});
+
+test('Redis: bot actions on an unreachable server are StoreUnavailableError (the HTTP layer answers 503)', async () => {
+  const gone = await startRedis();
+  const calls = await RedisStore.open({ url: gone.url, shards: 2, commandTimeoutMs: 1_000 });
+  const bots = new RedisBotActionStore(calls);
+  await gone.stop();
+  const scope = { callId: 'c1', owner: null, now: Date.UTC(2026, 0, 1) };
+  try {
+    await assert.rejects(bots.roster(scope), StoreUnavailableError);
+    await assert.rejects(bots.tones(scope, ['tone1']), StoreUnavailableError);
+    await assert.rejects(bots.runDue(scope.now, 10), StoreUnavailableError);
+    await assert.rejects(bots.nextDueAt(), StoreUnavailableError);
   } finally {
     await calls.close();
   }

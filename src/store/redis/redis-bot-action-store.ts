@@ -106,6 +106,12 @@ class Change {
  */
 export class RedisBotActionStore implements BotActionStore {
   private readonly r: RedisShared;
+  /**
+   * Changes to one call from this handle run one after another: a burst of them (100 joins at
+   * once) would otherwise all read the same version and all but one lose each round. Races are
+   * then only between instances.
+   */
+  private readonly lines = new Map<string, Promise<unknown>>();
 
   constructor(calls: RedisStore) {
     this.r = calls.shared;
@@ -148,6 +154,19 @@ export class RedisBotActionStore implements BotActionStore {
     };
   }
 
+  private inLine<T>(callId: string, step: () => Promise<T>): Promise<T> {
+    const next = (this.lines.get(callId) ?? Promise.resolve()).then(step, step);
+    const tail = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.lines.set(callId, tail);
+    void tail.then(() => {
+      if (this.lines.get(callId) === tail) this.lines.delete(callId);
+    });
+    return next;
+  }
+
   /** 1 committed, 0 the call is not live (or gone), -1 lost a race. */
   private async commit(callId: string, snap: Snapshot, guard: Guard, change: Change): Promise<number> {
     const sets = [...change.fields].flat();
@@ -180,7 +199,11 @@ export class RedisBotActionStore implements BotActionStore {
    * changed; a lost race reads and decides again. The call must be live at scope.now for its
    * owner, and still in the state decided on (tones and updates are rendered with it).
    */
-  private async mutate<T>(scope: CallScope, decide: (snap: Snapshot, change: Change) => Tagged<T>): Promise<Tagged<T>> {
+  private mutate<T>(scope: CallScope, decide: (snap: Snapshot, change: Change) => Tagged<T>): Promise<Tagged<T>> {
+    return this.inLine(scope.callId, () => this.mutateNow(scope, decide));
+  }
+
+  private async mutateNow<T>(scope: CallScope, decide: (snap: Snapshot, change: Change) => Tagged<T>): Promise<Tagged<T>> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const snap = await this.load(scope.callId);
       if (!this.liveFor(snap, scope)) return refuse('callNotFound');
@@ -375,7 +398,7 @@ export class RedisBotActionStore implements BotActionStore {
       byCall.set(callId, ids);
     }
     const out: { op: OperationRecord; ran: OperationEffects; at: number }[] = [];
-    for (const [callId, ids] of byCall) out.push(...(await this.runCallDue(callId, ids, now)));
+    for (const [callId, ids] of byCall) out.push(...(await this.inLine(callId, () => this.runCallDue(callId, ids, now))));
     // Earliest first, each at its own moment (a stable sort keeps a call's own order).
     return out.sort((a, b) => a.at - b.at).map(({ op, ran }) => ({ op, ran }));
   }
