@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --only throughput,latency,peers,https,scale,restart,lag,mass,keeper,fuzz] [--seconds 5] [--docs]
+ * npm run bench [-- --only throughput,latency,peers,https,scale,restart,lag,mass,redis,redis-mass,keeper,fuzz] [--seconds 5] [--docs]
  *
  * Every benchmark is bounded in time and loopback-only. Figures are ratios or are measured next
  * to their reference in the same run (the machines are shared and noisy). Prints a markdown
@@ -20,13 +20,28 @@ import { benchKeeper } from './keeper-row.js';
 import { describeMachine, machineLine } from './machine.js';
 import { installPeers, PEERS_DIR } from './peers.js';
 import { benchPeers } from './peers-bench.js';
+import { benchRedis, benchRedisMassExpiry } from './redis.js';
 import { benchRestart } from './restart.js';
 import { benchScale, LARGE, seedScaleStores } from './scale.js';
 import { markdownTable, type Row } from './table.js';
 import { type CallkeeperServer, startCallkeeper } from './targets.js';
 import { benchLatency, benchThroughput } from './throughput.js';
 
-const ALL = ['throughput', 'https', 'latency', 'hang', 'peers', 'scale', 'restart', 'lag', 'mass', 'keeper', 'fuzz'] as const;
+const ALL = [
+  'throughput',
+  'https',
+  'latency',
+  'hang',
+  'peers',
+  'scale',
+  'restart',
+  'lag',
+  'mass',
+  'redis',
+  'redis-mass',
+  'keeper',
+  'fuzz',
+] as const;
 type Bench = (typeof ALL)[number];
 
 const { values } = parseArgs({
@@ -104,6 +119,17 @@ async function main(): Promise<void> {
   if (stores && wants('restart')) await guarded(['restart'], 90, () => benchRestart(ctx, stores.small, stores.large, LARGE));
   if (mass) await guarded(['mass expiry'], 120, () => benchMassExpiry(ctx, mass));
   if (stores && wants('lag')) await guarded(['expiry lag'], 150, () => benchExpiryLag(ctx, stores, LARGE));
+  if (wants('redis'))
+    await guarded(
+      [
+        'Redis commands per keepAlive (1 instance)',
+        'keepAlive throughput on Redis, 1 instance',
+        'keepAlive throughput on Redis, 2 instances on one Redis',
+      ],
+      150,
+      () => benchRedis(ctx),
+    );
+  if (wants('redis-mass')) await guarded(['mass expiry on Redis'], 150, () => benchRedisMassExpiry(ctx));
   if (wants('keeper')) await guarded(['keeper'], 330, () => benchKeeper(ctx));
   if (wants('fuzz')) await guarded(['fuzz (seeded, control API, bodies, ids, token endpoint, raw HTTP)'], 300, () => benchFuzz(ctx));
 }

@@ -4,7 +4,8 @@
  * and {type:'expiries'} with the lag of every call it ended for inactivity.
  *
  *   --data <dir>  --start-at <virtual epoch ms>  --tls (serve https only, with callkeeper's own
- *   local CA and certificate, as `callkeeper serve` does)
+ *   local CA and certificate, as `callkeeper serve` does)  --store redis://... (the Redis store
+ *   instead of SQLite in --data, as `serve --store`)  --outbox-total <n> (the outbox bound)
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -18,6 +19,8 @@ const { values } = parseArgs({
     data: { type: 'string' },
     'start-at': { type: 'string' },
     tls: { type: 'boolean', default: false },
+    store: { type: 'string' },
+    'outbox-total': { type: 'string' },
   },
 });
 if (!values.data) throw new Error('--data is required');
@@ -31,7 +34,14 @@ const deadlines: number[] = [];
 const lags: number[] = [];
 let lastEndAt = 0;
 
-const ck = await createCallkeeper({ dataDir: values.data, logger: false, clock, tls: tls && { key: tls.key, cert: tls.cert } });
+const ck = await createCallkeeper({
+  dataDir: values.store ? undefined : values.data,
+  storeUrl: values.store,
+  ...(values['outbox-total'] ? { outboxBounds: { perCall: 100, total: Number(values['outbox-total']) } } : {}),
+  logger: false,
+  clock,
+  tls: tls && { key: tls.key, cert: tls.cert },
+});
 ck.service.observe({
   onCallChanged(call, change) {
     if (change !== 'deleted' || call.endedAt === null || call.resultInfo?.code !== 408) return;
