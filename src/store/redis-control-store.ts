@@ -22,6 +22,8 @@ type Client = Redis | Cluster;
  */
 export class RedisControlStore implements FaultStore, ThrottleStore, JournalStore {
   private readonly k;
+  /** Journal entries of this turn of the event loop, sent together (see appendRequest). */
+  private journalQueue: { entry: string; keep: number; resolve: () => void; reject: (err: unknown) => void }[] = [];
 
   constructor(
     private readonly redis: Client,
@@ -128,8 +130,40 @@ export class RedisControlStore implements FaultStore, ThrottleStore, JournalStor
     await this.del(this.k.throttle);
   }
 
-  async appendRequest(entry: JournalEntry, keep: number): Promise<void> {
-    await this.run('ckJournalAppend', this.k.journal, JSON.stringify(entry), keep);
+  /**
+   * Appends arriving in one turn of the event loop (the responses of a burst of keepAlives) go
+   * to Redis as one pipeline: one round trip for all of them, not one more per request beside
+   * the keepAlive's own (docs/benchmarks.md). Each resolves once its entry is written.
+   */
+  appendRequest(entry: JournalEntry, keep: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.journalQueue.push({ entry: JSON.stringify(entry), keep, resolve, reject });
+      if (this.journalQueue.length === 1) setImmediate(() => this.flushJournal());
+    });
+  }
+
+  private flushJournal(): void {
+    const batch = this.journalQueue;
+    this.journalQueue = [];
+    const fail = (err: unknown) => {
+      for (const b of batch) b.reject(unavailable(err));
+    };
+    try {
+      const pipeline = this.redis.pipeline() as unknown as Record<string, (...a: (string | number)[]) => unknown> & {
+        exec(): Promise<[Error | null, unknown][] | null>;
+      };
+      for (const b of batch) pipeline.ckJournalAppend?.(this.k.journal, b.entry, b.keep);
+      pipeline.exec().then((results) => {
+        if (!results) return fail(new Error('the journal pipeline was not run'));
+        batch.forEach((b, i) => {
+          const err = results[i]?.[0];
+          if (err) b.reject(unavailable(err));
+          else b.resolve();
+        });
+      }, fail);
+    } catch (err) {
+      fail(err);
+    }
   }
 
   async listRequests(q: JournalQuery): Promise<JournalEntry[]> {
