@@ -49,11 +49,25 @@ export function keeperRowFrom(json: unknown): Row {
 }
 
 /** Runs bench/keeper.ts (written alongside the keeper) if it exists and reads its result. */
-export async function benchKeeper(ctx: BenchContext): Promise<Row[]> {
+export function benchKeeper(ctx: BenchContext): Promise<Row[]> {
+  return runKeeperScript(ctx, SCRIPT, RESULT, 'keeper');
+}
+
+/** Runs bench/keeper-shared.ts (3 replicas on one Redis) and reads its row. */
+export function benchKeeperShared(ctx: BenchContext): Promise<Row[]> {
+  return runKeeperScript(
+    ctx,
+    join(REPO, 'bench', 'keeper-shared.ts'),
+    join(REPO, 'bench', 'results', 'keeper-shared.json'),
+    'keeperShared',
+  );
+}
+
+async function runKeeperScript(ctx: BenchContext, SCRIPT: string, RESULT: string, rawKey: string): Promise<Row[]> {
   if (!existsSync(SCRIPT)) {
     return [{ figure: FIGURE, measured: 'not measured', target: TARGET, verdict: 'pending', note: 'bench/keeper.ts is not written yet' }];
   }
-  ctx.log('keeper: node --import tsx bench/keeper.ts');
+  ctx.log(`keeper: node --import tsx ${SCRIPT.slice(REPO.length + 1)}`);
   rmSync(RESULT, { force: true });
   const code = await new Promise<number | string>((resolve) => {
     const proc = spawn(process.execPath, ['--import', 'tsx', SCRIPT], { cwd: REPO, stdio: ['ignore', 'inherit', 'inherit'] });
@@ -75,6 +89,6 @@ export async function benchKeeper(ctx: BenchContext): Promise<Row[]> {
     ];
   }
   const json: unknown = JSON.parse(readFileSync(RESULT, 'utf8'));
-  ctx.raw.keeper = json;
+  ctx.raw[rawKey] = json;
   return [keeperRowFrom(json)];
 }

@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --only throughput,latency,peers,https,scale,restart,lag,mass,redis,redis-mass,keeper,fuzz] [--seconds 5] [--docs]
+ * npm run bench [-- --only throughput,latency,peers,https,scale,restart,lag,mass,redis,redis-mass,keeper,keeper-shared,fuzz] [--seconds 5] [--docs]
  *
  * Every benchmark is bounded in time and loopback-only. Figures are ratios or are measured next
  * to their reference in the same run (the machines are shared and noisy). Prints a markdown
@@ -16,7 +16,7 @@ import type { BenchContext } from './context.js';
 import { benchExpiryLag, benchMassExpiry, seedMassStore } from './expiry.js';
 import { benchFuzz } from './fuzz-row.js';
 import { benchHangingBot } from './hanging.js';
-import { benchKeeper } from './keeper-row.js';
+import { benchKeeper, benchKeeperShared } from './keeper-row.js';
 import { describeMachine, machineLine } from './machine.js';
 import { installPeers, PEERS_DIR } from './peers.js';
 import { benchPeers } from './peers-bench.js';
@@ -40,6 +40,7 @@ const ALL = [
   'redis',
   'redis-mass',
   'keeper',
+  'keeper-shared',
   'fuzz',
 ] as const;
 type Bench = (typeof ALL)[number];
@@ -131,6 +132,7 @@ async function main(): Promise<void> {
     );
   if (wants('redis-mass')) await guarded(['mass expiry on Redis'], 150, () => benchRedisMassExpiry(ctx));
   if (wants('keeper')) await guarded(['keeper'], 330, () => benchKeeper(ctx));
+  if (wants('keeper-shared')) await guarded(['keeper fleet: 3 replicas on one Redis'], 180, () => benchKeeperShared(ctx));
   if (wants('fuzz')) await guarded(['fuzz (seeded, control API, bodies, ids, token endpoint, raw HTTP)'], 300, () => benchFuzz(ctx));
 }
 
