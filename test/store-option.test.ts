@@ -1,10 +1,12 @@
 /** `serve --store redis://...`: what a user sees when starting on Redis (the several-instance flows are in multi-instance.test.ts). */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { runCli, spawnServe } from './cli-process.js';
-import { callBody, fetchToken } from './helpers.js';
+import { callBody, fetchToken, tempDir } from './helpers.js';
 import { freePort, type RedisServer, startRedis } from './redis-server.js';
 
 const exec = promisify(execFile);
@@ -47,8 +49,13 @@ describe('serve --store', () => {
     await redisCli(redis.port, 'CONFIG', 'SET', 'requirepass', 'pa55word');
     const url = `redis://:pa55word@127.0.0.1:${redis.port}/3`;
     const shown = `redis://127.0.0.1:${redis.port}/3`;
-    const a = await spawnServe(['--memory', '--no-https', '--store', url, '--log-level', 'info']);
+    const dir = tempDir();
+    const readyFile = join(dir.path, 'ready.json');
+    const a = await spawnServe(['--memory', '--no-https', '--store', url, '--log-level', 'info', '--ready-file', readyFile]);
     try {
+      const ready = JSON.parse(readFileSync(readyFile, 'utf8')) as { instance: string; store: unknown };
+      assert.deepEqual(ready.store, { kind: 'redis', location: shown });
+      assert.match(ready.instance, new RegExp(`:${a.child.pid}$`));
       assert.match(a.output(), new RegExp(`Store {8}${shown.replace(/[/.]/g, '\\$&')} {2}\\(shared`));
       const health = (await (await fetch(`${a.base}/_callkeeper/health`)).json()) as Record<string, unknown>;
       assert.equal(health.storeKind, 'redis');
@@ -63,6 +70,7 @@ describe('serve --store', () => {
       assert.match(a.output(), new RegExp(`"instance":"${String(health.instance)}".*"msg":"Server listening`), 'so do the others');
     } finally {
       await stop(a);
+      dir.remove();
     }
     await redisCli(redis.port, '-a', 'pa55word', '--no-auth-warning', 'CONFIG', 'SET', 'appendonly', 'yes');
     await redisCli(redis.port, '-a', 'pa55word', '--no-auth-warning', 'CONFIG', 'SET', 'appendfsync', 'everysec');
