@@ -95,7 +95,14 @@ describe('two instances on a Redis Cluster', { timeout: 600_000 }, () => {
       const ids: string[] = [];
       for (let i = 0; i < 10; i++) ids.push(await fleet.createId(i % 2, bot.url));
       for (const id of ids) assert.equal((await fleet.keepAlive(1 - (ids.indexOf(id) % 2), id)).status, 200);
-      await bot.until(() => ids.every((id) => bot.statesOf(id).includes('updated/established')), 'every call established');
+      // Established, and its roster (queued last) notified; then nothing in flight when time jumps (a
+      // lease is virtual time: the advance would expire it and the other instance deliver it again).
+      const rosterOf = (id: string) => bot.received.some((d) => d.callId === id && d.states.includes('updated /participants'));
+      await bot.until(
+        () => ids.every((id) => bot.statesOf(id).includes('updated/established') && rosterOf(id)),
+        'every call established, its roster notified',
+      );
+      await fleet.drained(0);
       const before = await fleet.now(0);
       await fleet.advance(1, 46 * MINUTE);
       assert.ok((await fleet.now(0)) >= before + 46 * MINUTE, "B's advance is A's time at once");

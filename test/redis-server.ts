@@ -114,9 +114,15 @@ export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
     await exec('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], {
       timeout: 60_000,
     });
+    // Every node, not only the first: a client whose ready check meets a node still saying
+    // cluster_state:fail reconnects, and ioredis's first connect() promise never settles then.
     const until = Date.now() + 20_000;
-    while (!(await cli(ports[0] as number, 'CLUSTER', 'INFO')).includes('cluster_state:ok')) {
-      if (Date.now() > until) throw new Error('redis cluster did not reach cluster_state:ok within 20 s');
+    const ready = async (port: number) => {
+      const info = await cli(port, 'CLUSTER', 'INFO');
+      return info.includes('cluster_state:ok') && info.includes(`cluster_known_nodes:${masters}`);
+    };
+    while (!(await Promise.all(ports.map(ready))).every(Boolean)) {
+      if (Date.now() > until) throw new Error('redis cluster did not reach cluster_state:ok on every node within 20 s');
       await new Promise((r) => setTimeout(r, 100));
     }
     return {

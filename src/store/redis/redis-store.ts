@@ -124,6 +124,28 @@ export function shardOf(id: string, shards: number): number {
   return h % shards;
 }
 
+/** How long opening a store waits for its connections to be ready (wall ms). */
+const OPEN_TIMEOUT_MS = 20_000;
+
+/**
+ * Connects and waits for 'ready'. ioredis's own connect() promise is not enough on a Cluster:
+ * when its ready check meets a node still saying cluster_state:fail, it reconnects and that first
+ * promise never settles (redis/ioredis#709), though the client becomes ready later.
+ */
+function ready(c: Client): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`not ready within ${OPEN_TIMEOUT_MS / 1000} s`)), OPEN_TIMEOUT_MS);
+    c.once('ready', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    c.connect().catch((err: unknown) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
 /** Replies that mean "Redis cannot serve now", as opposed to a bug in a script. */
 const UNAVAILABLE_REPLY = /^(CLUSTERDOWN|LOADING|READONLY|TRYAGAIN|MASTERDOWN|BUSY|NOREPLICAS|MISCONF|OOM)/;
 
@@ -208,8 +230,7 @@ export class RedisStore implements Store {
     client.on('error', () => undefined);
     subscriber.on('error', () => undefined);
     try {
-      await client.connect();
-      await subscriber.connect();
+      await Promise.all([ready(client), ready(subscriber)]);
     } catch (err) {
       client.disconnect();
       subscriber.disconnect();
