@@ -178,6 +178,8 @@ describe('one logger for requests and domain events', () => {
       body: JSON.stringify({ appId: DEFAULT_APP.clientId, callbackUri: bot.url, policyBasedRecording: true }),
     });
     const id = ((await rung.json()) as { id: string }).id;
+    const [ringing] = eventsOf(id, 'call.incoming') as (Line & { deadline?: number; policyBasedRecording?: boolean })[];
+    assert.deepEqual([ringing?.deadline, ringing?.policyBasedRecording], [s.clock.now() + 5_000, true], 'the 5 s window is in the log');
     await s.advance(5_000);
     const [missed] = eventsOf(id, 'call.unanswered');
     assert.equal(missed?.level, 40);

@@ -28,8 +28,10 @@ export class DomainLog implements CallObserver {
   onCallChanged(call: CallSummary, change: ChangeType, cause?: RequestCause): void {
     const base = { callId: call.id, appId: call.owner.appId, tenantId: call.owner.tenantId, ...ids(cause) };
     if (change === 'created') {
-      if (call.direction === 'incoming') this.log.info({ event: 'call.incoming', ...base, deadline: call.deadline }, 'incoming call rung');
-      else this.log.info({ event: 'call.created', ...base }, 'call created');
+      if (call.direction === 'incoming') {
+        const recording = isPolicyRecording(call.resource ?? {}) ? { policyBasedRecording: true } : {};
+        this.log.info({ event: 'call.incoming', ...base, deadline: call.deadline, ...recording }, 'incoming call rung');
+      } else this.log.info({ event: 'call.created', ...base }, 'call created');
       return;
     }
     if (change === 'updated') {
