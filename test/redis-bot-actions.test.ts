@@ -149,5 +149,25 @@ for (const on of ON) {
         'call terminated',
       ]);
     });
+
+    test('a transfer started on A moves through its states as B runs its steps, and ends the call', async () => {
+      const id = await a.createCall(callBody({ callbackUri: bot.url }));
+      await advance(1_000, a);
+      const target = { transferTarget: { endpointType: 'default', identity: { user: { id: 'u3', displayName: 'Heidi' } } } };
+      assert.equal((await post(a, id, 'transfer', target)).status, 202);
+      const state = async (s: TestServer) =>
+        ((await (await s.graph(`/v1.0/communications/calls/${id}`)).json()) as { state: string }).state;
+      assert.equal(await state(b), 'transferring');
+      // B sees the state A's transfer set: a second transfer is refused there.
+      assert.equal((await post(b, id, 'transfer', target)).status, 400);
+      await advance(1_000, b);
+      assert.equal(await state(a), 'transferAccepted');
+      await advance(1_000, b);
+      assert.equal((await a.graph(`/v1.0/communications/calls/${id}`)).status, 404);
+      const calls = (await delivered(id))
+        .filter((n) => n.resourceUrl === `/communications/calls/${id}`)
+        .map((n) => `${n.changeType}/${String((n.resourceData as Record<string, unknown>).state)}`);
+      assert.deepEqual(calls.slice(-4), ['updated/transferring', 'updated/transferAccepted', 'updated/terminating', 'deleted/terminated']);
+    });
   });
 }
