@@ -446,6 +446,14 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
   private async attempt(call: TrackedCall, sentAt: number): Promise<void> {
     // Fenced: a replica whose lease on the call is gone (or about to lapse) does not send.
     if (this.shared && !this.shared.maySend(call.bucket, call.fence)) {
+      if (this.shared.holds(call.bucket, call.fence)) {
+        // Still ours, but the lease has not been renewed for a while (Redis slow or away, the
+        // process stalled): wait for a sync to renew it (then send) or to say it is lost (then
+        // drop). Dropping it here would lose it for good if the renewal then succeeds.
+        call.dueAt = this.clock.now() + this.shared.recheckMs;
+        this.waiting.push(call);
+        return;
+      }
       this.forget(call);
       return;
     }

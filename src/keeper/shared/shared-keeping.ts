@@ -155,6 +155,16 @@ export class SharedKeeping {
     return b !== undefined && b.fence === fence && this.host.now() < b.until - this.margin;
   }
 
+  /** Whether this replica still holds the bucket under that fence (its view of the lease may be too old to send on). */
+  holds(bucket: number, fence: number): boolean {
+    return this.held.get(bucket)?.fence === fence;
+  }
+
+  /** How long a call held under a lease too old to send on waits before it looks again: the next sync renews or drops it. */
+  get recheckMs(): number {
+    return Math.min(this.syncEvery, this.margin);
+  }
+
   /** Registers a call cluster-wide. */
   track(callId: string, lastSuccessAt: number, meta: Omit<SharedCallMeta, 'p'>): void {
     const bucket = this.bucketOf(callId);
