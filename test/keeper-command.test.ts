@@ -13,12 +13,18 @@ import type { KeepAlive } from '../src/keeper/keep-alive.js';
 import { KEEP_EXIT, KEEP_HELP, keepCommand } from '../src/keeper/keep-command.js';
 import { CLI } from './cli-process.js';
 import { FaultProxy, MINUTE, type Rig, startRig } from './keeper-harness.test.js';
+import { freePort, type RedisServer, startRedis } from './redis-server.js';
 
 let rig: Rig;
+let redis: RedisServer;
 before(async () => {
   rig = await startRig();
+  redis = await startRedis();
 });
-after(() => rig.close());
+after(async () => {
+  await rig.close();
+  await redis.stop();
+});
 
 function capture(isTTY: boolean) {
   let text = '';
@@ -233,4 +239,99 @@ test('keep: bad arguments are explained', async () => {
   assert.equal(help.text(), KEEP_HELP);
   for (const [name, code] of Object.entries(KEEP_EXIT))
     assert.match(KEEP_HELP, new RegExp(`\\n  ${code}  `), `exit code ${name} in --help`);
+});
+
+test('keep --redis: replicas share the calls one of them tracked (the other named none), each sent by one; stopping one hands its calls over at once', async () => {
+  const ids = await rig.createCalls(40);
+  const dir = mkdtempSync(join(tmpdir(), 'keep-ids-'));
+  const file = join(dir, 'ids.txt');
+  writeFileSync(file, `${ids.join('\n')}\n`);
+  const proxies = [await FaultProxy.start(rig.base, rig.clock), await FaultProxy.start(rig.base, rig.clock)];
+  const started: KeepAlive[] = [];
+  const runs: { out: ReturnType<typeof capture>; abort: AbortController; done: Promise<number> }[] = [];
+  try {
+    for (const [i, extra] of [['--ids-from', file], []].entries()) {
+      const out = capture(false);
+      const abort = new AbortController();
+      const argv = [
+        ...extra,
+        ...args().map((x) => (x === rig.graph ? `${proxies[i]?.url}/v1.0` : x)),
+        '--redis',
+        `${redis.url}/3`,
+        '--namespace',
+        'keep-cli',
+        '--lease-ttl',
+        '40s',
+        '--replica-id',
+        `r${i}`,
+      ];
+      const done = keepCommand(argv, {
+        stdout: out.stream,
+        clock: rig.clock,
+        env: {},
+        signal: abort.signal,
+        onStart: (k) => started.push(k),
+      });
+      runs.push({ out, abort, done });
+    }
+    while (started.length < 2) await new Promise((r) => setImmediate(r));
+    const [a, b] = started as [KeepAlive, KeepAlive];
+    const settle = async (ms: number, step = 5000) => {
+      for (let t = 0; t < ms; t += step) {
+        rig.clock.advance(step);
+        for (let i = 0; i < 2; i++) {
+          await Promise.all([a.whenIdle(), b.whenIdle()]);
+          await new Promise((r) => setImmediate(r));
+        }
+        await rig.ck.scheduler.idle();
+      }
+    };
+    await settle(60 * MINUTE);
+    assert.equal(a.size + b.size, 40, 'every call held once');
+    assert.ok(a.size >= 10 && b.size >= 10, `spread: ${a.size} and ${b.size}`);
+    for (const id of ids) {
+      assert.equal((await rig.ck.store.get(id))?.state, 'established', `${id} is up an hour later`);
+      const senders = proxies.filter((p) => p.keepAlivesOf(id).some((s) => s.at > rig.clock.now() - 30 * MINUTE)).length;
+      assert.equal(senders, 1, `${id}: sent by one replica`);
+    }
+    // An ended call does not stop a fleet replica (others may track more).
+    await (await request(`${rig.base}/_callkeeper/calls/${ids[0]}/expire`, { method: 'POST' })).body.dump();
+    await settle(16 * MINUTE);
+    assert.equal(a.size + b.size, 39);
+    // Stopping r0 (Ctrl-C, SIGTERM) hands its calls to r1 before any virtual time passes.
+    const at = rig.clock.now();
+    runs[0]?.abort.abort();
+    assert.equal(await runs[0]?.done, KEEP_EXIT.ok);
+    while (b.size < 39) {
+      await b.whenIdle();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(rig.clock.now(), at);
+    runs[1]?.abort.abort();
+    assert.equal(await runs[1]?.done, KEEP_EXIT.ok);
+    const first = runs[0]?.out.text() ?? '';
+    assert.match(first, /^callkeeper keep: replica r0 of fleet keep-cli on Redis, tracking 40 calls, at http/);
+    assert.match(first, /replica r0: holds \d+ calls \(took \d+, handed over \d+\); 2 replicas live/);
+    assert.match(runs[1]?.out.text() ?? '', /^callkeeper keep: replica r1 of fleet keep-cli on Redis, at http/);
+    assert.match(runs[1]?.out.text() ?? '', /replica r1: holds 39 calls \(took \d+, handed over 0\); 1 replicas live/);
+  } finally {
+    for (const r of runs) r.abort.abort();
+    await Promise.all(runs.map((r) => r.done.catch(() => undefined)));
+    for (const p of proxies) await p.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('keep --redis: a Redis that does not answer is exit code 4 at once; shared flags need --redis; a bad URL is explained', async () => {
+  const creds = ['--tenant', 't', '--client-id', 'c', '--client-secret', 's'];
+  const out = capture(false);
+  const port = await freePort();
+  const code = await keepCommand([...creds, '--redis', `redis://127.0.0.1:${port}`], { stdout: out.stream, env: {} });
+  assert.equal(code, KEEP_EXIT.redis);
+  assert.match(out.text(), new RegExp(`callkeeper keep: --redis: cannot reach Redis at 127\\.0\\.0\\.1:${port}`));
+  const io = { stdout: capture(false).stream, env: {} };
+  await assert.rejects(keepCommand(['x', ...creds, '--namespace', 'n'], io), /--namespace is for shared keeping: add --redis <url>/);
+  await assert.rejects(keepCommand([...creds], io), /name at least one call id/, 'without --redis ids are needed');
+  await assert.rejects(keepCommand([...creds, '--redis', 'http://127.0.0.1:6379'], io), /--redis: http: is not a Redis URL/);
+  await assert.rejects(keepCommand([...creds, '--redis', 'redis://x', '--lease-ttl', '60'], io), /--lease-ttl: '60' has no unit/);
 });

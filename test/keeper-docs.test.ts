@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import type { KeepAlive } from '../src/keeper/keep-alive.js';
 import type { KeepAliveEvents } from '../src/keeper/keep-alive-events.js';
 import type { KeepAliveOptions } from '../src/keeper/keep-alive-options.js';
+import { KEEP_EXIT, KEEP_HELP } from '../src/keeper/keep-command.js';
 
 type OwnMembers = Exclude<keyof KeepAlive, keyof EventEmitter>;
 
@@ -96,4 +97,13 @@ test('README keeper section: a heading with an example for each method and event
 test('README keeper section: every option is in the options table', () => {
   const table = section('new KeepAlive(options)') ?? '';
   for (const o of Object.keys(OPTIONS)) assert.ok(table.includes(`\`${o}\``), `option ${o} is documented`);
+});
+
+test('README keeper section: every flag and exit code of callkeeper keep --help is in "The command line: callkeeper keep"', () => {
+  const keep = doc.slice(doc.indexOf('### The command line: callkeeper keep'));
+  const flags = [...KEEP_HELP.matchAll(/^ {2}(?:-\w, )?(--[a-z-]+)/gm)].map((m) => m[1] as string);
+  assert.ok(flags.includes('--redis') && flags.includes('--lease-ttl') && flags.length >= 15, flags.join(' '));
+  for (const f of flags) if (f !== '--help') assert.ok(keep.includes(`\`${f}`), `${f} is documented in the README`);
+  for (const code of Object.values(KEEP_EXIT))
+    assert.match(keep, new RegExp(`\\n\\| ${code} \\| `), `exit code ${code} in the README table`);
 });

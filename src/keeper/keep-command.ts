@@ -4,6 +4,8 @@ import { parseDuration } from '../cli/duration.js';
 import { type Clock, ScaledClock, type Timer } from '../clock/clock.js';
 import { clientCredentials, DEFAULT_AUTHORITY } from './client-credentials.js';
 import { KeepAlive } from './keep-alive.js';
+import { connectRedis } from './shared/redis-url.js';
+import type { RedisLike } from './shared/run-script.js';
 import { formatSpan, formatStatus } from './status-line.js';
 
 /** Exit codes of `callkeeper keep`, as --help lists them. */
@@ -16,9 +18,12 @@ export const KEEP_EXIT = {
   usage: 2,
   /** The token endpoint refused the app's credentials (invalid_client, unauthorized_client). */
   credentials: 3,
+  /** --redis: Redis could not be reached at start. */
+  redis: 4,
 } as const;
 
 export const KEEP_HELP = `Usage: callkeeper keep <callId...> [options]
+       callkeeper keep --redis <url> [callId...] [options]
 
 Keeps Microsoft Graph calls alive from the command line: sends keepAlive for each call every
 interval (15 minutes by default), retries failures until the call's deadline, and shows a live
@@ -26,6 +31,11 @@ status line. Stops when every call has ended, or on Ctrl-C.
 
 Call ids come as arguments, one a line from a file (--ids-from <file>), or from standard
 input (--ids-from -); blank lines and lines starting with # are skipped.
+
+With --redis it is one replica of a fleet: every replica given the same Redis and --namespace
+shares the calls any of them tracked (ids are optional), exactly one sends each call's
+keepAlives, and a replica that dies has its calls taken over once its leases lapse
+(--lease-ttl). It runs until Ctrl-C or SIGTERM, which hand its calls to the others at once.
 
 Options:
   --base-url <url>        Graph service root (default https://graph.microsoft.com/v1.0;
@@ -42,6 +52,13 @@ Options:
   --interval <dur>        time between keepAlives of a call (default 15m)
   --timeout <dur>         how long Graph keeps a call without one (default 45m)
                           durations need a unit: 15m, 90s, 1500ms, 2h (a bare number is an error)
+  --redis <url>           shared keeping on Redis: redis://host:port/db, rediss://... (TLS),
+                          or a cluster: redis-cluster://host:port,host:port
+  --namespace <name>      with --redis: the fleet's name; replicas of one bot share one (default default)
+  --lease-ttl <dur>       with --redis: a replica that stops renewing loses its calls after this (default 60s)
+  --replica-id <id>       with --redis: this replica's name, unique in the fleet (default <host>-<pid>-<random>)
+  --clock-from <url>      follow a callkeeper server's virtual time (its /_callkeeper/clock, read at start):
+                          for a server run with --time-scale, e.g. http://127.0.0.1:4545
   -h, --help              show this help
 
 Exit codes:
@@ -50,6 +67,7 @@ Exit codes:
   2  bad arguments
   3  the token endpoint refused the credentials (invalid_client, unauthorized_client):
      a wrong secret, client id or tenant; retrying will not help
+  4  with --redis: Redis could not be reached at start
 `;
 
 /** A duration flag: a number with a unit. A bare number is refused, not taken as milliseconds. */
@@ -105,6 +123,11 @@ export async function keepCommand(argv: string[], io: KeepCommandIo = {}): Promi
       timeout: { type: 'string', default: '45m' },
       scope: { type: 'string' },
       'ids-from': { type: 'string' },
+      redis: { type: 'string' },
+      namespace: { type: 'string' },
+      'lease-ttl': { type: 'string' },
+      'replica-id': { type: 'string' },
+      'clock-from': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -117,7 +140,14 @@ export async function keepCommand(argv: string[], io: KeepCommandIo = {}): Promi
   const from = values['ids-from'];
   const listed = from === undefined ? [] : parseIds(from === '-' ? await readAll(io.stdin ?? process.stdin) : await readIdsFile(from));
   const callIds = [...new Set([...positionals, ...listed])];
-  if (callIds.length === 0) {
+  const sharedUrl = values.redis;
+  if (sharedUrl === undefined) {
+    for (const flag of ['namespace', 'lease-ttl', 'replica-id'] as const) {
+      if (values[flag] !== undefined) throw new Error(`keep: --${flag} is for shared keeping: add --redis <url>`);
+    }
+  }
+  // A fleet replica may start with no ids: it keeps what the others tracked.
+  if (callIds.length === 0 && sharedUrl === undefined) {
     throw new Error(
       `keep: name at least one call id${from === undefined ? '' : ` (${from === '-' ? 'stdin' : from} held none)`} (callkeeper keep --help)`,
     );
@@ -132,17 +162,39 @@ export async function keepCommand(argv: string[], io: KeepCommandIo = {}): Promi
   const clientSecret = need(values['client-secret'], '--client-secret', 'AZURE_CLIENT_SECRET');
   const interval = keepDuration(values.interval, '--interval');
   const timeout = keepDuration(values.timeout, '--timeout');
+  const leaseTtl = values['lease-ttl'] === undefined ? undefined : keepDuration(values['lease-ttl'], '--lease-ttl');
   const baseUrl = values['base-url'];
-  const clock = io.clock ?? new ScaledClock();
+  const clock = io.clock ?? (values['clock-from'] ? await clockFrom(values['clock-from']) : new ScaledClock());
+  let redis: RedisLike | undefined;
+  if (sharedUrl !== undefined) {
+    try {
+      redis = await connectRedis(sharedUrl);
+    } catch (err) {
+      // A URL that is not a Redis URL is a bad argument (thrown); one that does not answer is exit 4.
+      if (!/cannot reach/.test((err as Error).message)) throw err;
+      out.write(`callkeeper keep: ${(err as Error).message}\n`);
+      return KEEP_EXIT.redis;
+    }
+  }
 
-  const keeper = new KeepAlive({
-    baseUrl,
-    credential: clientCredentials({ authority: values.authority, tenantId, clientId, clientSecret, clock }),
-    ...(values.scope ? { scopes: [values.scope] } : {}),
-    clock,
-    interval,
-    timeout,
-  });
+  let keeper: KeepAlive;
+  try {
+    keeper = new KeepAlive({
+      baseUrl,
+      credential: clientCredentials({ authority: values.authority, tenantId, clientId, clientSecret, clock }),
+      ...(values.scope ? { scopes: [values.scope] } : {}),
+      clock,
+      interval,
+      timeout,
+      ...(values['replica-id'] ? { replicaId: values['replica-id'] } : {}),
+      ...(redis
+        ? { shared: { redis, ...(values.namespace ? { namespace: values.namespace } : {}), ...(leaseTtl ? { leaseTtl } : {}) } }
+        : {}),
+    });
+  } catch (err) {
+    redis?.disconnect();
+    throw err;
+  }
   const tty = out.isTTY === true;
   let statusShown = false;
   /** Writes a whole line, first wiping the status line on a terminal. */
@@ -170,9 +222,16 @@ export async function keepCommand(argv: string[], io: KeepCommandIo = {}): Promi
   });
   keeper.on('atRisk', (e) => say(`call ${e.callId}: at risk, no successful keepAlive for ${formatSpan(e.at - e.lastSuccessAt)}`));
   keeper.on('deadlineMissed', (e) => say(`call ${e.callId}: deadline missed; Graph has most likely ended it`));
+  keeper.on('rebalanced', (e) =>
+    say(`replica ${keeper.replicaId}: holds ${e.held} calls (took ${e.gained}, handed over ${e.released}); ${e.replicas} replicas live`),
+  );
+  keeper.on('sharedError', (e) => say(`replica ${keeper.replicaId}: Redis ${e.operation} failed (${e.error.message}); retrying`));
 
+  const what = `${callIds.length} call${callIds.length === 1 ? '' : 's'}`;
   say(
-    `callkeeper keep: ${callIds.length} call${callIds.length === 1 ? '' : 's'} at ${baseUrl}, one keepAlive every ${values.interval} (Ctrl-C to stop)`,
+    redis
+      ? `callkeeper keep: replica ${keeper.replicaId} of fleet ${values.namespace ?? 'default'} on Redis, ${callIds.length > 0 ? `tracking ${what}, ` : ''}at ${baseUrl}, one keepAlive every ${values.interval} (Ctrl-C to stop)`
+      : `callkeeper keep: ${what} at ${baseUrl}, one keepAlive every ${values.interval} (Ctrl-C to stop)`,
   );
 
   return new Promise<number>((resolve) => {
@@ -186,7 +245,8 @@ export async function keepCommand(argv: string[], io: KeepCommandIo = {}): Promi
       process.off('SIGTERM', onSignal);
       io.signal?.removeEventListener('abort', onAbort);
       const final = formatStatus(keeper.stats(), clock.now());
-      void keeper.close().then(() => {
+      void keeper.close().then(async () => {
+        if (redis) await Promise.resolve(redis.quit()).catch(() => redis.disconnect());
         say(final);
         say(`callkeeper keep: ${why}`);
         resolve(code);
@@ -197,9 +257,12 @@ export async function keepCommand(argv: string[], io: KeepCommandIo = {}): Promi
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     io.signal?.addEventListener('abort', onAbort, { once: true });
-    keeper.on('ended', () => {
-      if (keeper.size === 0) stop('every call has ended');
-    });
+    // A fleet replica does not stop when it holds no calls: others may track more, or leave.
+    if (!redis) {
+      keeper.on('ended', () => {
+        if (keeper.size === 0) stop('every call has ended');
+      });
+    }
     keeper.on('permanentError', (e) => {
       if (e.kind !== 'invalidClient' && e.kind !== 'unauthorizedClient') {
         say(
@@ -222,6 +285,38 @@ export async function keepCommand(argv: string[], io: KeepCommandIo = {}): Promi
     tick();
     if (io.signal?.aborted) onAbort();
   });
+}
+
+/**
+ * A clock that runs with a callkeeper server's virtual time: its scale, and its now (read once,
+ * half the round trip added). The server and this process read the same wall clock, so they
+ * stay together; a later POST /_callkeeper/clock/advance on the server is not followed.
+ */
+export async function clockFrom(base: string): Promise<ScaledClock> {
+  const url = `${base.replace(/\/+$/, '')}/_callkeeper/clock`;
+  const token = process.env.CALLKEEPER_CONTROL_TOKEN;
+  // The quickest of a few round trips says the server's time best (at 600x, 10 ms is 6 s).
+  let best: { rtt: number; answered: number; epochMs: number; scale: number } | undefined;
+  for (let i = 0; i < 5; i++) {
+    const asked = Date.now();
+    let body: { epochMs?: unknown; scale?: unknown };
+    try {
+      const res = await fetch(url, { headers: token ? { 'x-callkeeper-control-token': token } : {}, signal: AbortSignal.timeout(10_000) });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      body = (await res.json()) as typeof body;
+    } catch (err) {
+      throw new Error(`keep: --clock-from ${url}: ${(err as Error).message}`);
+    }
+    const answered = Date.now();
+    const { epochMs, scale } = body;
+    if (typeof epochMs !== 'number' || typeof scale !== 'number' || !(scale > 0)) {
+      throw new Error(`keep: --clock-from ${url} did not answer a running callkeeper clock ({ epochMs, scale > 0 })`);
+    }
+    if (!best || answered - asked < best.rtt) best = { rtt: answered - asked, answered, epochMs, scale };
+  }
+  const b = best as NonNullable<typeof best>;
+  const wallOrigin = Date.now();
+  return new ScaledClock(b.scale, Date.now, b.epochMs + (b.rtt / 2 + (wallOrigin - b.answered)) * b.scale);
 }
 
 /** "invalid_client: AADSTS7000215: Invalid client secret provided." out of the token error's message. */
