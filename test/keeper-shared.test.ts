@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { KeepAlive } from '../src/keeper/keep-alive.js';
 import type { EndedEvent } from '../src/keeper/keep-alive-events.js';
 import { SharedKeys } from '../src/keeper/shared/keys.js';
@@ -17,7 +17,7 @@ import { RECORD_LUA } from '../src/keeper/shared/scripts/record.lua.js';
 import { SYNC_LUA } from '../src/keeper/shared/scripts/sync.lua.js';
 import { TRACK_LUA } from '../src/keeper/shared/scripts/track.lua.js';
 import { FaultProxy, MINUTE, type Rig, startRig } from './keeper-harness.test.js';
-import { type RedisServer, startRedis } from './redis-server.js';
+import { type RedisServer, startRedis, startRedisCluster } from './redis-server.js';
 
 const INTERVAL = 15 * MINUTE;
 const TTL = 60_000;
@@ -108,14 +108,14 @@ interface Replica {
   name: string;
   k: KeepAlive;
   proxy: FaultProxy;
-  redis: Redis;
+  redis: Redis | Cluster;
   ended: EndedEvent[];
   hooks: string[];
 }
 
-async function replica(name: string, namespace: string): Promise<Replica> {
+async function replica(name: string, namespace: string, redisClient?: Redis | Cluster): Promise<Replica> {
   const proxy = await FaultProxy.start(rig.base, rig.clock);
-  const r = client();
+  const r = redisClient ?? client();
   const k = new KeepAlive({
     baseUrl: `${proxy.url}/v1.0`,
     credential: rig.credential(),
@@ -294,4 +294,144 @@ test('a replica that cannot renew stops sending before its lease lapses; the oth
   await b.k.close();
   await c.k.close();
   for (const r of reps) await r.proxy.close();
+});
+
+test('a lease too old to send on (no renewal for a while) holds the call back, and the call is sent once a sync renews it', async () => {
+  // Redis answers nothing for 43 s (a pause, a failover) from the moment a sync starts: the
+  // replica's view of its leases (renewed at that sync's previous one, 15 s or a step more
+  // before) passes "leaseTtl minus the margin" (40 s after the pause began, or a little less),
+  // so it must not send; the lease in
+  // Redis has not lapsed, and the delayed sync renews it. Calls that fell due in those 3 s must
+  // be sent then, not dropped: nobody else would ever claim a lease that is still renewed.
+  const real = client();
+  const syncSha = new Script('sync', SYNC_LUA).sha;
+  let gate: Promise<void> | undefined;
+  let open: () => void = () => undefined;
+  let syncHeldAt: number | undefined;
+  const gated = new Proxy(real, {
+    get(target, prop) {
+      const v = Reflect.get(target, prop, target) as unknown;
+      if (typeof v !== 'function') return v;
+      if (prop === 'evalsha' || prop === 'eval') {
+        return async (...args: unknown[]) => {
+          if (gate && args[0] === syncSha) syncHeldAt ??= rig.clock.now();
+          if (gate) await gate;
+          return (v as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      }
+      return (v as (...a: unknown[]) => unknown).bind(target);
+    },
+  });
+  const proxy = await FaultProxy.start(rig.base, rig.clock);
+  const k = new KeepAlive({
+    baseUrl: `${proxy.url}/v1.0`,
+    credential: rig.credential(),
+    clock: rig.clock,
+    replicaId: 'solo',
+    shared: { redis: gated, namespace: 'stalled', leaseTtl: TTL, syncInterval: 15_000 },
+  });
+  const rep: Replica = { name: 'solo', k, proxy, redis: real, ended: [], hooks: [] };
+  if (process.env.SHARED_DEBUG) {
+    k.on('rebalanced', (e) => console.log('solo rebalanced', rig.clock.now() - (syncHeldAt ?? 0), JSON.stringify(e)));
+    k.on('sharedError', (e) => console.log('solo sharedError', rig.clock.now() - (syncHeldAt ?? 0), e.operation, e.error.message));
+  }
+  replicas.push(rep);
+  const ids = await rig.createCalls(1200);
+  await run([rep], 10_000);
+  for (const id of ids) k.track(id);
+  await run([rep], 20 * MINUTE);
+  assert.equal(k.size, 1200);
+  gate = new Promise((resolve) => {
+    open = resolve;
+  });
+  // Virtual time passes while Redis says nothing; sends check their lease as they fall due.
+  while (syncHeldAt === undefined || rig.clock.now() < syncHeldAt + 43_000) {
+    rig.clock.advance(1000);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  const from = (syncHeldAt as number) + 40_000;
+  const to = rig.clock.now();
+  const heldBack = ids.filter((id) => {
+    const last =
+      proxy
+        .keepAlivesOf(id)
+        .filter((s) => s.at < (syncHeldAt as number))
+        .at(-1)?.at ?? 0;
+    return last + INTERVAL >= from && last + INTERVAL <= to;
+  });
+  assert.ok(heldBack.length > 0, 'some calls fell due while the lease was too old to send on');
+  assert.ok(
+    proxy.seen.every((s) => !s.callId || s.at < from || s.at > to),
+    'nothing is sent on a lease view older than leaseTtl minus the margin',
+  );
+  gate = undefined;
+  open();
+  // Second steps while the delayed sync lands, so the next one comes before the lease's expiry
+  // (it renews the lease: a dropped call would never come back).
+  await run([rep], 20_000, 1000);
+  await run([rep], 50 * MINUTE);
+  for (const id of ids) {
+    const times = proxy.keepAlivesOf(id).map((s) => s.at);
+    for (let i = 1; i < times.length; i++) {
+      const gap = (times[i] as number) - (times[i - 1] as number);
+      assert.ok(gap <= INTERVAL + TTL, `${id}: no keepAlive for ${gap} ms (held back: ${heldBack.includes(id)})`);
+    }
+    assert.ok((times.at(-1) as number) > rig.clock.now() - INTERVAL - 10_000, `${id} is still being kept`);
+    assert.equal((await rig.ck.store.get(id))?.state, 'established');
+  }
+  await k.close();
+  await proxy.close();
+});
+
+test('on a 3-master Redis Cluster: two replicas share the calls (one sender each, spread within 20%), close() hands over with the last successes', async () => {
+  // Every key of a namespace carries one hash tag, so each script's keys live in one slot.
+  const cluster = await startRedisCluster(3);
+  const nodes = cluster.ports.map((port) => ({ host: '127.0.0.1', port }));
+  const clusterClients: Cluster[] = [];
+  const connect = () => {
+    const c = new Cluster(nodes, { redisOptions: { maxRetriesPerRequest: 1 } });
+    c.on('error', () => undefined);
+    clusterClients.push(c);
+    return c;
+  };
+  try {
+    const ns = 'on-cluster';
+    const reps = [await replica('A', ns, connect()), await replica('B', ns, connect())];
+    const [a, b] = reps as [Replica, Replica];
+    const ids = await rig.createCalls(300);
+    await run(reps, 10_000);
+    for (const id of ids) a.k.track(id);
+    const settled = rig.clock.now() + INTERVAL;
+    await run(reps, 40 * MINUTE);
+    assertSpread(reps, 300);
+    const sends = sendsByCall(reps);
+    for (const id of ids) {
+      const list = sends.get(id) ?? [];
+      assert.ok(list.length >= 2, `${id}: ${list.length} sends`);
+      assert.equal(new Set(list.filter((x) => x[0] >= settled).map((x) => x[1])).size, 1, `${id}: one sender`);
+    }
+    const before = await b.k.calls();
+    assert.equal(before.length, 300);
+    assert.ok(before.every((c) => c.trackedBy === 'A' && (c.leaseHolder === 'A' || c.leaseHolder === 'B')));
+    // A leaves: B holds everything at once, and sends each call one interval after A's last.
+    const at = rig.clock.now();
+    await a.k.close();
+    await until([b], () => b.k.size === 300, 'B to hold every call');
+    assert.equal(rig.clock.now(), at);
+    await run([b], 20 * MINUTE);
+    const after = sendsByCall(reps);
+    for (const id of ids) {
+      const list = after.get(id) ?? [];
+      for (let i = 1; i < list.length; i++) {
+        const gap = (list[i]?.[0] as number) - (list[i - 1]?.[0] as number);
+        if ((list[i - 1]?.[0] as number) >= settled) assert.ok(gap >= INTERVAL - 1000 && gap <= INTERVAL + 1000, `${id}: gap ${gap}`);
+      }
+      assert.equal((await rig.ck.store.get(id))?.state, 'established');
+    }
+    await b.k.close();
+    for (const r of reps) await r.proxy.close();
+  } finally {
+    for (const c of clusterClients) c.disconnect();
+    await cluster.stop();
+  }
 });

@@ -1,0 +1,451 @@
+/**
+ * The keeper fleet, end to end, as production runs it: a callkeeper server (child process,
+ * in-memory, virtual time at SCALE x), one real redis-server, and `callkeeper keep --redis`
+ * replicas as child processes, each behind a recording HTTP proxy of its own (so the test,
+ * not the replicas, says who sent which keepAlive when). 5,000 calls; replicas are SIGKILLed one
+ * at a time while new ones join. Shown: no call ends by keepAlive timeout (asked of the server),
+ * no call gets keepAlives from two replicas within one interval beyond the takeover that follows
+ * a kill (from the proxies' records), and the calls spread within ±20% over the live replicas
+ * (from the leases in Redis and from who sent in the last interval of each phase).
+ *
+ * The arithmetic (virtual time; at SCALE 60 a virtual minute is a real second):
+ * - Graph's (callkeeper's) keepAlive timeout T = 45 min; the replicas send every I = 15 min.
+ * - A SIGKILLed replica's heartbeat and leases lapse within L = 3 min (--lease-ttl 3m); the
+ *   others look every L/4 = 45 s, so they hold its calls within L + L/4 = 3.75 min, read each
+ *   call's last success from Redis and send at once for calls already due, paced at twice the
+ *   mean rate (the backlog of 3.75 min of sends drains in under 2 min).
+ * - Worst gap for a call: I + 3.75 + 2 ≈ 21 min, 24 min short of T: the test survives the
+ *   machine stalling for 24 real seconds at SCALE 60. A replica stops sending 5 s (virtual)
+ *   before its own view of a lease ends; replicas read the server's clock at start
+ *   (--clock-from, best of 5 round trips), so their skew is a few ms real, well under that.
+ * - Why L = 3 min and not the 60 s default: at SCALE 60, 60 s is one real second, and a replica
+ *   that stalls that long on a loaded machine would lose (and hand over) its leases. 3 min is
+ *   3 real seconds of stall before a live replica loses anything.
+ * Load: 5,000 calls / 15 min at SCALE 60 is 333 keepAlives per real second through the
+ * proxies into the server; on a loaded 2-core machine that fits (SCALE 600, 3,333/s, does not).
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { type Dispatcher, Pool } from 'undici';
+import { DEFAULT_APP } from '../src/auth/apps.js';
+import type { ScaledClock } from '../src/clock/clock.js';
+import { clientCredentials } from '../src/keeper/client-credentials.js';
+import { clockFrom } from '../src/keeper/keep-command.js';
+import { SharedKeys } from '../src/keeper/shared/keys.js';
+import { CLI, childEnv, type ServeProcess, spawnServe } from './cli-process.js';
+import { type RedisServer, startRedis } from './redis-server.js';
+
+const MINUTE = 60_000;
+const SCALE = 60;
+const CALLS = 5_000;
+const INTERVAL = 15 * MINUTE;
+const LEASE_TTL = 3 * MINUTE;
+/** A phase: a kill and/or a join, then time for the fleet to settle and for one clean interval. */
+const PHASE = 25 * MINUTE;
+/** Two sends of a call from different replicas closer than this are a double send, unless a kill explains them. */
+const DOUBLE = INTERVAL / 2;
+/**
+ * A request a replica wrote just before its SIGKILL can reach its proxy (in this process) a
+ * moment after the kill was recorded: 1 virtual minute is a real second at SCALE 60.
+ */
+const KILL_SLACK = MINUTE;
+const NAMESPACE = 'fleet';
+const BUCKETS = 1024;
+/** Real-time limit of any one wait: generous, the machine is shared. */
+const WAIT_MS = 120_000;
+
+const cleanups: (() => Promise<void> | void)[] = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => undefined);
+});
+
+/** Where the server's notifications go: accepted at once (the replicas do not read them). */
+async function sink(): Promise<string> {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(202);
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => closeServer(server));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/calls`;
+}
+
+async function closeServer(server: Server): Promise<void> {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+/** One keepAlive as the proxy saw it: which call (index), when (virtual ms), with what answer. */
+interface Send {
+  call: number;
+  at: number;
+  status: number;
+}
+
+/** A replica's own proxy in front of the server: records every keepAlive, forwards everything. */
+class RecordingProxy {
+  readonly sends: Send[] = [];
+  url = '';
+  private server: Server | undefined;
+  private readonly pool: Pool;
+
+  constructor(
+    target: string,
+    private readonly clock: ScaledClock,
+    private readonly index: Map<string, number>,
+  ) {
+    this.pool = new Pool(target, { connections: 32 });
+  }
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => {
+      const at = this.clock.now();
+      const path = req.url ?? '/';
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const headers: Record<string, string> = {};
+        for (const [k, v] of Object.entries(req.headers)) {
+          if (typeof v === 'string' && k !== 'host' && k !== 'connection') headers[k] = v;
+        }
+        this.pool
+          .request({ method: (req.method ?? 'GET') as 'POST', path, headers, body: chunks.length ? Buffer.concat(chunks) : null })
+          .then(async (up) => {
+            const body = Buffer.from(await up.body.arrayBuffer());
+            const id = /\/communications\/calls\/([^/]+)\/keepAlive$/.exec(path)?.[1];
+            const call = id === undefined ? undefined : this.index.get(decodeURIComponent(id));
+            if (call !== undefined) this.sends.push({ call, at, status: up.statusCode });
+            const out: Record<string, string> = {};
+            for (const [k, v] of Object.entries(up.headers)) if (typeof v === 'string' && k !== 'connection') out[k] = v;
+            res.writeHead(up.statusCode, out);
+            res.end(body);
+          })
+          .catch(() => {
+            res.writeHead(502);
+            res.end();
+          });
+      });
+    });
+    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  async close(): Promise<void> {
+    if (this.server) await closeServer(this.server);
+    await this.pool.close();
+  }
+}
+
+interface Replica {
+  name: string;
+  child: ChildProcess;
+  proxy: RecordingProxy;
+  output(): string;
+  exited: Promise<unknown>;
+  killedAt?: number;
+}
+
+/** CPU seconds (user + system) a live process has used so far, from /proc. */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+test(`keeper fleet: ${CALLS} calls, 3 \`callkeeper keep --redis\` replicas (child processes) on one Redis, SIGKILLed one at a time while others join: no call times out, no double sends beyond a takeover, spread within 20%`, async (t) => {
+  const redis: RedisServer = await startRedis();
+  cleanups.push(() => redis.stop());
+  const callback = await sink();
+  const server: ServeProcess = await spawnServe(['--memory', '--no-https', '--time-scale', String(SCALE), '--log-level', 'error']);
+  cleanups.push(() => {
+    server.child.kill('SIGKILL');
+  });
+  const base = server.base;
+  const clock = await clockFrom(base);
+  const inspect = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+  cleanups.push(() => inspect.disconnect());
+  const keys = new SharedKeys(NAMESPACE);
+  const dir = mkdtempSync(join(tmpdir(), 'keeper-fleet-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+
+  // The calls, created over real HTTP as a bot would.
+  const credential = clientCredentials({
+    authority: base,
+    tenantId: DEFAULT_APP.tenantId,
+    clientId: DEFAULT_APP.clientId,
+    clientSecret: DEFAULT_APP.clientSecret,
+    clock,
+  });
+  const pool = new Pool(base, { connections: 16 });
+  cleanups.push(() => pool.close());
+  const ids: string[] = [];
+  const body = JSON.stringify({
+    callbackUri: callback,
+    requestedModalities: ['audio'],
+    mediaConfig: { '@odata.type': '#microsoft.graph.serviceHostedMediaConfig' },
+    targets: [{ identity: { user: { id: 'u1' } } }],
+  });
+  const createdFrom = clock.now();
+  const token = (await credential.getToken('https://graph.microsoft.com/.default'))?.token;
+  assert.ok(token);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (next < CALLS) {
+        next += 1;
+        const res: Dispatcher.ResponseData = await pool.request({
+          method: 'POST',
+          path: '/v1.0/communications/calls',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body,
+        });
+        const created = (await res.body.json()) as { id?: string };
+        assert.equal(res.statusCode, 201, JSON.stringify(created));
+        ids.push(created.id as string);
+      }
+    }),
+  );
+  const index = new Map(ids.map((id, i) => [id, i]));
+  t.diagnostic(`${CALLS} calls created in ${Math.round((clock.now() - createdFrom) / SCALE / 100) / 10} s real`);
+
+  const replicas: Replica[] = [];
+  const start = async (name: string, idsFile?: string): Promise<Replica> => {
+    const proxy = await new RecordingProxy(base, clock, index).start();
+    cleanups.push(() => proxy.close());
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        'keep',
+        ...(idsFile ? ['--ids-from', idsFile] : []),
+        '--redis',
+        redis.url,
+        '--namespace',
+        NAMESPACE,
+        '--lease-ttl',
+        `${LEASE_TTL / MINUTE}m`,
+        '--interval',
+        '15m',
+        '--timeout',
+        '45m',
+        '--clock-from',
+        base,
+        '--replica-id',
+        name,
+        '--base-url',
+        `${proxy.url}/v1.0`,
+        '--authority',
+        base,
+        '--tenant',
+        DEFAULT_APP.tenantId,
+        '--client-id',
+        DEFAULT_APP.clientId,
+      ],
+      { env: childEnv({ ...process.env, AZURE_CLIENT_SECRET: DEFAULT_APP.clientSecret }), stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    child.stdout?.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    child.stderr?.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    const exited = once(child, 'exit');
+    cleanups.push(() => {
+      child.kill('SIGKILL');
+    });
+    const r: Replica = { name, child, proxy, output: () => out, exited };
+    replicas.push(r);
+    return r;
+  };
+  const kill = async (r: Replica) => {
+    r.killedAt = clock.now();
+    r.child.kill('SIGKILL');
+    await r.exited;
+  };
+
+  /** Waits (real time, generous) until `ok()` holds, looking every 200 ms. */
+  const until = async (what: string, ok: () => Promise<boolean> | boolean, detail: () => Promise<string> | string = () => '') => {
+    const deadline = Date.now() + WAIT_MS;
+    while (!(await ok())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${await detail()}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  };
+  const untilVirtual = (at: number) => until(`virtual time ${new Date(at).toISOString()}`, () => clock.now() >= at);
+
+  /** Commands this test sent to Redis itself (not the replicas'): left out of the per-keepAlive count. */
+  let ownCommands = 0;
+  /** Calls per live lease holder, as Redis has it: every bucket with calls, held by whom. */
+  const holdings = async (): Promise<Map<string, number>> => {
+    ownCommands += BUCKETS + 1;
+    const leases = (await inspect.hgetall(keys.leases)) as Record<string, string>;
+    const pipe = inspect.pipeline();
+    for (let b = 0; b < BUCKETS; b++) pipe.hlen(keys.calls(b));
+    const sizes = (await pipe.exec()) ?? [];
+    const now = clock.now();
+    const out = new Map<string, number>();
+    for (let b = 0; b < BUCKETS; b++) {
+      const n = Number(sizes[b]?.[1] ?? 0);
+      if (n === 0) continue;
+      const [holder, , exp] = (leases[String(b)] ?? '||0').split('|');
+      const who = holder && Number(exp) > now ? holder : '(none)';
+      out.set(who, (out.get(who) ?? 0) + n);
+    }
+    return out;
+  };
+  const spreadOk = (h: Map<string, number>, live: string[]) => {
+    const mean = CALLS / live.length;
+    return (
+      [...h.keys()].every((k) => live.includes(k)) &&
+      live.every((r) => (h.get(r) ?? 0) >= 0.8 * mean && (h.get(r) ?? 0) <= 1.2 * mean) &&
+      [...h.values()].reduce((a, b) => a + b, 0) === CALLS
+    );
+  };
+  const converge = async (live: string[]) => {
+    await until(
+      `the calls to spread over ${live.join(', ')}`,
+      async () => spreadOk(await holdings(), live),
+      async () => JSON.stringify([...(await holdings())]),
+    );
+    const h = await holdings();
+    t.diagnostic(`held: ${live.map((r) => `${r} ${h.get(r)}`).join(', ')}`);
+  };
+  /** Who sent the keepAlives of the last interval: every call once, from the live replicas, spread within 20%. */
+  const checkLastInterval = (live: string[], to: number) => {
+    const from = to - INTERVAL;
+    const seen = new Set<number>();
+    const per = new Map<string, number>();
+    for (const r of replicas) {
+      for (const s of r.proxy.sends) {
+        // A call whose slot is at the window's edge may come a tick early or late: coverage
+        // looks a minute further back; the counts per replica are of the exact interval.
+        if (s.at < from - MINUTE || s.at >= to || s.status !== 200) continue;
+        seen.add(s.call);
+        if (s.at >= from) per.set(r.name, (per.get(r.name) ?? 0) + 1);
+      }
+    }
+    if (seen.size < CALLS) {
+      const missing = ids.map((_, i) => i).filter((i) => !seen.has(i));
+      const story = missing.slice(0, 3).map((i) => {
+        const list = replicas.flatMap((r) => r.proxy.sends.filter((s) => s.call === i).map((s) => `${r.name}@${s.at - from}:${s.status}`));
+        return `${ids[i]}: ${list.join(' ')}`;
+      });
+      assert.fail(
+        `${missing.length} calls had no keepAlive in the interval before ${new Date(to).toISOString()} (times from its start): ${story.join('; ')}`,
+      );
+    }
+    assert.deepEqual([...per.keys()].sort(), [...live].sort(), 'sent by the live replicas only');
+    const mean = [...per.values()].reduce((a, b) => a + b, 0) / live.length;
+    for (const [r, n] of per) assert.ok(n >= 0.8 * mean && n <= 1.2 * mean, `${r} sent ${n} (mean ${mean})`);
+    t.diagnostic(`sent in the last interval: ${[...per].map(([r, n]) => `${r} ${n}`).join(', ')}`);
+  };
+
+  // Three replicas, each tracking a third of the calls.
+  const thirds = [0, 1, 2].map((i) => {
+    const file = join(dir, `ids-${i}.txt`);
+    writeFileSync(file, `${ids.filter((_, j) => j % 3 === i).join('\n')}\n`);
+    return file;
+  });
+  const [a, b, c] = [await start('A', thirds[0]), await start('B', thirds[1]), await start('C', thirds[2])] as [Replica, Replica, Replica];
+  const commandsAt = async () => {
+    ownCommands += 1;
+    return Number(/total_commands_processed:(\d+)/.exec(await inspect.info('stats'))?.[1] ?? 0);
+  };
+  const commands0 = await commandsAt();
+  await until('every call to be tracked', async () => [...(await holdings()).values()].reduce((x, y) => x + y, 0) === CALLS);
+  let live = ['A', 'B', 'C'];
+  await converge(live);
+  // Tracked calls get their first keepAlive at once (nobody knows their last), paced at twice
+  // the mean rate: 7.5 min for a replica's 1,667 (more while the fleet forms). The interval after
+  // that is the first clean one.
+  let phaseEnd = clock.now() + 35 * MINUTE;
+  const settledAt = phaseEnd - INTERVAL;
+  await untilVirtual(phaseEnd);
+  checkLastInterval(live, phaseEnd);
+
+  const cpu = new Map<string, number>();
+  const steps: [string, Replica | undefined, string | undefined][] = [
+    ['kill A while D joins', a, 'D'],
+    ['kill B while E joins', b, 'E'],
+    ['F joins', undefined, 'F'],
+    ['kill C', c, undefined],
+  ];
+  for (const [what, victim, newcomer] of steps) {
+    if (victim) {
+      cpu.set(victim.name, cpuSeconds(victim.child.pid));
+      await kill(victim);
+      live = live.filter((r) => r !== victim.name);
+    }
+    if (newcomer) live = [...live, (await start(newcomer)).name];
+    t.diagnostic(`${what} at ${new Date(clock.now()).toISOString()}: live ${live.join(', ')}`);
+    await converge(live);
+    phaseEnd = clock.now() + PHASE;
+    await untilVirtual(phaseEnd);
+    checkLastInterval(live, phaseEnd);
+  }
+  const keptUntil = clock.now();
+
+  // The server: not one call ended; every one still active.
+  const health = await fetch(`${base}/_callkeeper/health`);
+  const counts = ((await health.json()) as { calls: { active: number; ended: number } }).calls;
+  assert.deepEqual(counts, { active: CALLS, ended: 0 }, 'no call ended (no keepAlive timeout, 408/8537)');
+  const ended = (await (await fetch(`${base}/_callkeeper/calls?state=ended&$top=1000`)).json()) as { value: unknown[] };
+  assert.deepEqual(ended.value, []);
+
+  // No call got keepAlives from two replicas within half an interval, except the takeover of a
+  // SIGKILLed replica's calls (it may have sent just before it died without storing the
+  // success, so its successor sends at once): then the earlier sender is the dead one.
+  const byCall: [number, string][][] = ids.map(() => []);
+  for (const r of replicas) for (const s of r.proxy.sends) if (s.status === 200 && s.at >= settledAt) byCall[s.call]?.push([s.at, r.name]);
+  const killedAt = new Map(replicas.filter((r) => r.killedAt !== undefined).map((r) => [r.name, r.killedAt as number]));
+  let takeovers = 0;
+  let maxGap = 0;
+  for (const [i, list] of byCall.entries()) {
+    list.sort((x, y) => x[0] - y[0]);
+    for (let j = 1; j < list.length; j++) {
+      const [at, who] = list[j] as [number, string];
+      const [prevAt, prevWho] = list[j - 1] as [number, string];
+      maxGap = Math.max(maxGap, at - prevAt);
+      if (at - prevAt >= DOUBLE) continue;
+      if (who === prevWho) assert.fail(`${ids[i]}: two keepAlives from ${who} ${at - prevAt} ms apart: ${JSON.stringify(list)}`);
+      const died = killedAt.get(prevWho);
+      assert.ok(
+        died !== undefined && died >= prevAt - KILL_SLACK && died <= at,
+        `${ids[i]}: keepAlives from ${prevWho} and ${who} ${at - prevAt} ms apart, and ${prevWho} was not killed in between: ${JSON.stringify(list)}`,
+      );
+      takeovers += 1;
+    }
+    assert.ok((list.at(-1)?.[0] ?? 0) > keptUntil - INTERVAL - 2 * MINUTE, `${ids[i]} is still being kept`);
+  }
+  const sends = replicas.reduce((n, r) => n + r.proxy.sends.filter((s) => s.status === 200).length, 0);
+  const commands = (await commandsAt()) - commands0 - ownCommands;
+  for (const r of replicas) if (!cpu.has(r.name)) cpu.set(r.name, cpuSeconds(r.child.pid));
+  const cpuTotal = [...cpu.values()].reduce((x, y) => x + y, 0);
+  t.diagnostic(
+    `${sends} keepAlives; ${takeovers} sent early by a takeover after a kill; longest gap ${Math.round(maxGap / 1000)} s (timeout 2700 s); ` +
+      `Redis ${(commands / sends).toFixed(2)} commands per keepAlive; replicas' CPU ${((cpuTotal * 1000) / sends).toFixed(3)} ms per keepAlive`,
+  );
+  for (const r of replicas) {
+    if (r.killedAt !== undefined) continue;
+    r.child.kill('SIGTERM');
+    await until(`${r.name} to stop on SIGTERM`, () => r.child.exitCode !== null || r.child.signalCode !== null);
+    assert.match(r.output(), /callkeeper keep: interrupted, stopped\n$/, r.output().slice(-500));
+  }
+});
