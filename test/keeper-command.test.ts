@@ -275,7 +275,9 @@ test('keep --redis: replicas share the calls one of them tracked (the other name
       runs.push({ out, abort, done });
     }
     while (started.length < 2) await new Promise((r) => setImmediate(r));
-    const [a, b] = started as [KeepAlive, KeepAlive];
+    // Started in either order (r0 reads its file first): tell them by name.
+    const a = started.find((k) => k.replicaId === 'r0') as KeepAlive;
+    const b = started.find((k) => k.replicaId === 'r1') as KeepAlive;
     const settle = async (ms: number, step = 5000) => {
       for (let t = 0; t < ms; t += step) {
         rig.clock.advance(step);
@@ -302,7 +304,9 @@ test('keep --redis: replicas share the calls one of them tracked (the other name
     const at = rig.clock.now();
     runs[0]?.abort.abort();
     assert.equal(await runs[0]?.done, KEEP_EXIT.ok);
+    const deadline = Date.now() + 60_000;
     while (b.size < 39) {
+      assert.ok(Date.now() < deadline, `r1 holds ${b.size} of 39 calls a minute after r0 stopped`);
       await b.whenIdle();
       await new Promise((r) => setTimeout(r, 10));
     }
