@@ -27,11 +27,9 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { type Dispatcher, Pool } from 'undici';
@@ -181,10 +179,8 @@ test(`keeper fleet: ${CALLS} calls, 3 \`callkeeper keep --redis\` replicas (chil
   const inspect = new Redis(redis.url, { maxRetriesPerRequest: 1 });
   cleanups.push(() => inspect.disconnect());
   const keys = new SharedKeys(NAMESPACE);
-  const dir = mkdtempSync(join(tmpdir(), 'keeper-fleet-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
 
-  // The calls, created over real HTTP as a bot would.
+  // The calls, created over real HTTP as a bot would (once the replicas are up).
   const credential = clientCredentials({
     authority: base,
     tenantId: DEFAULT_APP.tenantId,
@@ -201,31 +197,37 @@ test(`keeper fleet: ${CALLS} calls, 3 \`callkeeper keep --redis\` replicas (chil
     mediaConfig: { '@odata.type': '#microsoft.graph.serviceHostedMediaConfig' },
     targets: [{ identity: { user: { id: 'u1' } } }],
   });
-  const createdFrom = clock.now();
-  const token = (await credential.getToken('https://graph.microsoft.com/.default'))?.token;
-  assert.ok(token);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: 16 }, async () => {
-      while (next < CALLS) {
-        next += 1;
-        const res: Dispatcher.ResponseData = await pool.request({
-          method: 'POST',
-          path: '/v1.0/communications/calls',
-          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-          body,
-        });
-        const created = (await res.body.json()) as { id?: string };
-        assert.equal(res.statusCode, 201, JSON.stringify(created));
-        ids.push(created.id as string);
-      }
-    }),
-  );
-  const index = new Map(ids.map((id, i) => [id, i]));
-  t.diagnostic(`${CALLS} calls created in ${Math.round((clock.now() - createdFrom) / SCALE / 100) / 10} s real`);
+  const index = new Map<string, number>();
+  /** Creates the calls, handing each id to `give` as soon as the server answered. */
+  const createCalls = async (give: (id: string, i: number) => void) => {
+    const createdFrom = clock.now();
+    const token = (await credential.getToken('https://graph.microsoft.com/.default'))?.token;
+    assert.ok(token);
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (next < CALLS) {
+          next += 1;
+          const res: Dispatcher.ResponseData = await pool.request({
+            method: 'POST',
+            path: '/v1.0/communications/calls',
+            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+            body,
+          });
+          const created = (await res.body.json()) as { id?: string };
+          assert.equal(res.statusCode, 201, JSON.stringify(created));
+          const id = created.id as string;
+          index.set(id, ids.length);
+          ids.push(id);
+          give(id, ids.length - 1);
+        }
+      }),
+    );
+    t.diagnostic(`${CALLS} calls created in ${Math.round((clock.now() - createdFrom) / SCALE / 100) / 10} s real`);
+  };
 
   const replicas: Replica[] = [];
-  const start = async (name: string, idsFile?: string): Promise<Replica> => {
+  const start = async (name: string, idsFromStdin = false): Promise<Replica> => {
     const proxy = await new RecordingProxy(base, clock, index).start();
     cleanups.push(() => proxy.close());
     const child = spawn(
@@ -233,7 +235,7 @@ test(`keeper fleet: ${CALLS} calls, 3 \`callkeeper keep --redis\` replicas (chil
       [
         CLI,
         'keep',
-        ...(idsFile ? ['--ids-from', idsFile] : []),
+        ...(idsFromStdin ? ['--ids-from', '-'] : []),
         '--redis',
         redis.url,
         '--namespace',
@@ -257,7 +259,10 @@ test(`keeper fleet: ${CALLS} calls, 3 \`callkeeper keep --redis\` replicas (chil
         '--client-id',
         DEFAULT_APP.clientId,
       ],
-      { env: childEnv({ ...process.env, AZURE_CLIENT_SECRET: DEFAULT_APP.clientSecret }), stdio: ['ignore', 'pipe', 'pipe'] },
+      {
+        env: childEnv({ ...process.env, AZURE_CLIENT_SECRET: DEFAULT_APP.clientSecret }),
+        stdio: [idsFromStdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+      },
     );
     let out = '';
     child.stdout?.on('data', (c: Buffer) => {
@@ -357,13 +362,13 @@ test(`keeper fleet: ${CALLS} calls, 3 \`callkeeper keep --redis\` replicas (chil
     t.diagnostic(`sent in the last interval: ${[...per].map(([r, n]) => `${r} ${n}`).join(', ')}`);
   };
 
-  // Three replicas, each tracking a third of the calls.
-  const thirds = [0, 1, 2].map((i) => {
-    const file = join(dir, `ids-${i}.txt`);
-    writeFileSync(file, `${ids.filter((_, j) => j % 3 === i).join('\n')}\n`);
-    return file;
-  });
-  const [a, b, c] = [await start('A', thirds[0]), await start('B', thirds[1]), await start('C', thirds[2])] as [Replica, Replica, Replica];
+  // Three replicas; each call is piped to one of them as soon as it is created (as a bot hands
+  // its new calls to the fleet), so none waits long for its first keepAlive however slow the
+  // machine makes the creation of 5,000.
+  const [a, b, c] = [await start('A', true), await start('B', true), await start('C', true)] as [Replica, Replica, Replica];
+  for (const r of [a, b, c]) await until(`${r.name} to join`, () => /replica \w+ of fleet/.test(r.output()), r.output);
+  await createCalls((id, i) => [a, b, c][i % 3]?.child.stdin?.write(`${id}\n`));
+  for (const r of [a, b, c]) r.child.stdin?.end();
   const commandsAt = async () => {
     ownCommands += 1;
     return Number(/total_commands_processed:(\d+)/.exec(await inspect.info('stats'))?.[1] ?? 0);

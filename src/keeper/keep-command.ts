@@ -48,7 +48,8 @@ Options:
                           a local callkeeper is its own: http://127.0.0.1:4545)
   --scope <scope>         token scope (default https://graph.microsoft.com/.default;
                           national clouds: https://graph.microsoft.us/.default, ...)
-  --ids-from <file|->     read call ids from a file, or from stdin with -
+  --ids-from <file|->     read call ids from a file, or from stdin with - (with --redis, stdin is
+                          read as it comes: each id is tracked as soon as its line arrives)
   --interval <dur>        time between keepAlives of a call (default 15m)
   --timeout <dur>         how long Graph keeps a call without one (default 45m)
                           durations need a unit: 15m, 90s, 1500ms, 2h (a bare number is an error)
@@ -138,7 +139,10 @@ export async function keepCommand(argv: string[], io: KeepCommandIo = {}): Promi
     return KEEP_EXIT.ok;
   }
   const from = values['ids-from'];
-  const listed = from === undefined ? [] : parseIds(from === '-' ? await readAll(io.stdin ?? process.stdin) : await readIdsFile(from));
+  // A fleet replica reads stdin as it comes (a bot pipes in each new call); otherwise to the end first.
+  const streaming = from === '-' && values.redis !== undefined;
+  const listed =
+    from === undefined || streaming ? [] : parseIds(from === '-' ? await readAll(io.stdin ?? process.stdin) : await readIdsFile(from));
   const callIds = [...new Set([...positionals, ...listed])];
   const sharedUrl = values.redis;
   if (sharedUrl === undefined) {
@@ -281,6 +285,11 @@ export async function keepCommand(argv: string[], io: KeepCommandIo = {}): Promi
     // so each gets its first one now rather than somewhere in the next 15 minutes.
     const assumedLast = clock.now() - interval;
     for (const id of callIds) keeper.track(id, { lastKeepAliveAt: assumedLast });
+    if (streaming) {
+      void trackLines(io.stdin ?? process.stdin, (id) => {
+        if (!stopped) keeper.track(id, { lastKeepAliveAt: clock.now() - interval });
+      }).catch((err: unknown) => say(`callkeeper keep: reading stdin: ${String(err)}`));
+    }
     io.onStart?.(keeper);
     tick();
     if (io.signal?.aborted) onAbort();
@@ -323,6 +332,19 @@ export async function clockFrom(base: string): Promise<ScaledClock> {
 function firstSentence(message: string): string {
   const m = /\((invalid_client|unauthorized_client): ([^.]*\.)/.exec(message);
   return m ? `${m[1]}: ${m[2]}` : (message.split('\n')[0] ?? message);
+}
+
+/** Calls `track` for each id line of `input` as it arrives (blank lines and # comments skipped). */
+async function trackLines(input: AsyncIterable<string | Buffer>, track: (id: string) => void): Promise<void> {
+  let rest = '';
+  for await (const chunk of input) {
+    rest += typeof chunk === 'string' ? chunk : chunk.toString('utf8');
+    const cut = rest.lastIndexOf('\n');
+    if (cut < 0) continue;
+    for (const id of parseIds(rest.slice(0, cut))) track(id);
+    rest = rest.slice(cut + 1);
+  }
+  for (const id of parseIds(rest)) track(id);
 }
 
 async function readAll(input: AsyncIterable<string | Buffer>): Promise<string> {
