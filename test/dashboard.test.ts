@@ -28,7 +28,11 @@ async function until(check: () => Promise<boolean>, timeoutMs = 20_000): Promise
   }
 }
 
-const DOCS = new URL('../docs/', import.meta.url);
+// The README's screenshots are refreshed only when asked (CALLKEEPER_SCREENSHOTS=docs), so a
+// test run leaves the clone as it found it; otherwise they go to a temporary directory.
+const SHOTS =
+  process.env.CALLKEEPER_SCREENSHOTS === 'docs' ? new URL('../docs/', import.meta.url).pathname : mkdtempSync(join(tmpdir(), 'ck-shots-'));
+const shot = (name: string): string => join(SHOTS, name);
 const ARGS = [
   '--headless',
   '--no-sandbox',
@@ -85,6 +89,7 @@ describe('dashboard in headless Chromium', () => {
     await browser?.close();
     await ck?.close();
     await bot?.stop();
+    if (process.env.CALLKEEPER_SCREENSHOTS !== 'docs') rmSync(SHOTS, { recursive: true, force: true });
   });
 
   test('shows a created call, its countdown moves, +45 min ends it and the page shows 408/8537', async () => {
@@ -104,14 +109,14 @@ describe('dashboard in headless Chromium', () => {
     assert.ok((later ?? '') < (first ?? ''), `the countdown went down: ${first} -> ${later}`);
     await row.click();
     await page.waitForSelector('#notifications tbody td:text("establishing")', { timeout: 20_000 });
-    await page.screenshot({ path: new URL('dashboard-live-call.png', DOCS).pathname });
+    await page.screenshot({ path: shot('dashboard-live-call.png') });
 
     await page.click('button[data-advance="2700000"]');
     await until(async () => (await row.locator('td.result').textContent()) === '408/8537');
     assert.equal(await row.locator('td.state').textContent(), 'terminated');
     assert.equal(await row.locator('td.result').getAttribute('title'), 'Keep Alive timeout, cleaned up inactive call.');
     await page.waitForSelector('#events:text("408/8537")', { timeout: 20_000 });
-    await page.screenshot({ path: new URL('dashboard-ended-call.png', DOCS).pathname });
+    await page.screenshot({ path: shot('dashboard-ended-call.png') });
     assert.deepEqual(errors, []);
   });
 
