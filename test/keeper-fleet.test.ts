@@ -22,7 +22,10 @@
  *   that stalls that long on a loaded machine would lose (and hand over) its leases. 3 min is
  *   3 real seconds of stall before a live replica loses anything.
  * Load: 5,000 calls / 15 min at SCALE 60 is 333 keepAlives per real second through the
- * proxies into the server; on a loaded 2-core machine that fits (SCALE 600, 3,333/s, does not).
+ * proxies into the server, and the test takes about 3 real minutes; it passed on the shared
+ * 2-core machine at a load average of 12. SCALE 600 was not used: 3,333 keepAlives per real
+ * second, and every margin above (24 real seconds of stall, 3 s of lease) would be ten times
+ * thinner.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
