@@ -219,8 +219,17 @@ export class SharedKeeping {
           args.push(r.callId, r.bucket, r.fence, r.sentAt);
           keys.push(this.keys.last(r.bucket));
         }
-        const refused = (await SCRIPTS.record.run(this.redis, keys, args)) as string[];
-        for (const id of refused) void this.host.drop(id);
+        const refused = new Set((await SCRIPTS.record.run(this.redis, keys, args)) as string[]);
+        for (const r of batch) {
+          if (!refused.has(r.callId)) continue;
+          // A record made under an older lease of a bucket held again since (a stall, a lapse
+          // and a re-claim) says nothing of the call as held now: dropping that would leave it
+          // unsent while its bucket is still ours. Otherwise the call is gone from here.
+          const h = this.held.get(r.bucket);
+          if (h && h.fence !== r.fence) continue;
+          h?.calls.delete(r.callId);
+          void this.host.drop(r.callId);
+        }
       } catch (err) {
         this.host.sharedError({ at: this.host.now(), operation: 'record', error: asError(err) });
       } finally {
