@@ -21,6 +21,12 @@ export interface Clock {
   advance(ms: number): void | Promise<void>;
   /** Virtual milliseconds per wall millisecond; 0 for a clock that only moves when told. */
   readonly scale: number;
+  /**
+   * Catches up with the time other instances set (SharedClock: re-reads the store), for an
+   * answer that must show their latest advance rather than wait for its change notice.
+   * Clocks of one process have nothing to catch up with.
+   */
+  sync?(): Promise<void>;
 }
 
 export interface Timer {

@@ -85,6 +85,12 @@ export class SharedClock implements Clock {
     this.apply(await this.store.advanceClock(ms, this.wall()));
   }
 
+  /** Reads the stored state now rather than wait for its change notice (which crosses a cluster bus). */
+  async sync(): Promise<void> {
+    const state = await this.store.readClock();
+    if (state) this.apply(state);
+  }
+
   /** Takes a newer stored state (from this instance or another): fires what became due. */
   apply(state: ClockState): void {
     if (state.version <= this.state.version) return;

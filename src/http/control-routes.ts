@@ -104,7 +104,10 @@ export function registerControlRoutes(app: FastifyInstance, deps: ControlRouteDe
   const { service, store, clock, scheduler, apps, issuer, instanceName } = deps;
   const base = '/_callkeeper';
 
-  const clockState = () => ({ now: iso(clock.now()), epochMs: clock.now(), scale: clock.scale });
+  const clockState = () => {
+    const now = clock.now();
+    return { now: iso(now), epochMs: now, scale: clock.scale };
+  };
 
   resource(
     app,
@@ -121,7 +124,13 @@ export function registerControlRoutes(app: FastifyInstance, deps: ControlRouteDe
     },
     { config: { controlPublic: true } },
   );
-  resource(app, `${base}/clock`, { GET: async () => clockState() });
+  // Another instance's advance is shown here at once, not when its change notice arrives.
+  resource(app, `${base}/clock`, {
+    GET: async () => {
+      await clock.sync?.();
+      return clockState();
+    },
+  });
   resource(app, `${base}/clock/advance`, {
     POST: async (req) => {
       const step = parseAdvance(req.body, clock.now());
