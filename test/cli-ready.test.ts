@@ -13,6 +13,7 @@ interface LogLine {
   msg?: string;
   pid?: number;
   hostname?: string;
+  instance?: string;
   time?: number;
   requestId?: string;
   clientRequestId?: string;
@@ -175,6 +176,10 @@ describe('serve for machines: free ports, a ready file, JSON logs', () => {
         parsed.slice(-2).map((p) => p.event),
         ['stopping', 'stopped'],
       );
+      // The lifecycle lines carry the same base fields as pino's.
+      const base = (p: LogLine | undefined) => [p?.pid, p?.hostname, p?.instance];
+      for (const p of [parsed[0], ...parsed.slice(-2)]) assert.deepEqual(base(p), base(event), `${p?.event} has the base fields`);
+      assert.match(String(event.instance), new RegExp(`:${s.child.pid}$`));
       assert.match(s.stderr(), /Graph API\s+http:\/\/127\.0\.0\.1:\d+\/v1\.0/);
       assert.match(s.stderr(), /client secret/);
     } finally {

@@ -99,8 +99,12 @@ export async function serve(argv: string[], env: Record<string, string | undefin
   const json = o.logFormat === 'json';
   // In json mode stdout carries JSON lines only: the banner and notices go to stderr.
   const human = json ? process.stderr : process.stdout;
+  const instanceName = `${hostname()}:${process.pid}`;
+  // The lifecycle lines are written here (they must appear at any --log-level), with pino's base fields.
   const event = (name: string, fields: Record<string, unknown> = {}) =>
-    process.stdout.write(`${JSON.stringify({ level: 30, time: Date.now(), pid: process.pid, event: name, msg: name, ...fields })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ level: 30, time: Date.now(), pid: process.pid, hostname: hostname(), instance: instanceName, event: name, msg: name, ...fields })}\n`,
+    );
 
   const dataDir = dataDirOf(o, src, configPath);
   // `--port 0` alone means "any free ports": the https port follows unless it was set.
@@ -160,7 +164,6 @@ export async function serve(argv: string[], env: Record<string, string | undefin
 
   // Log lines wait until the ready event (json) or the banner is out, so it comes first.
   const gate = new StartupGate(process.stdout);
-  const instanceName = `${hostname()}:${process.pid}`;
   const config: Parameters<typeof createCallkeeper>[0] = {
     dataDir,
     storeUrl: o.store,
