@@ -103,7 +103,7 @@ export async function serve(argv: string[], env: Record<string, string | undefin
   // The lifecycle lines are written here (they must appear at any --log-level), with pino's base fields.
   const event = (name: string, fields: Record<string, unknown> = {}) =>
     process.stdout.write(
-      `${JSON.stringify({ level: 30, time: Date.now(), pid: process.pid, hostname: hostname(), instance: instanceName, event: name, msg: name, ...fields })}\n`,
+      `${JSON.stringify({ level: 30, time: wallTime(), pid: process.pid, hostname: hostname(), instance: instanceName, event: name, msg: name, ...fields })}\n`,
     );
 
   const dataDir = dataDirOf(o, src, configPath);

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { type Clock, safeIso } from '../clock/clock.js';
+import { type Clock, safeIso, wallTime } from '../clock/clock.js';
 import { errorBody, GraphError, graphErrors } from '../errors/graph-errors.js';
 import { StoreUnavailableError } from '../store/store-errors.js';
 import { sanitizeClientRequestId } from './request-context.js';
@@ -60,7 +60,7 @@ export function sendGraphError(req: FastifyRequest, reply: FastifyReply, err: Gr
   try {
     now = clock.now();
   } catch {
-    now = Date.now();
+    now = wallTime();
   }
   try {
     setWireHeaders(req, reply, diagnostic);

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../cli/duration.js';
-import { type Clock, ScaledClock, type Timer } from '../clock/clock.js';
+import { type Clock, ScaledClock, type Timer, wallTime } from '../clock/clock.js';
 import { clientCredentials, DEFAULT_AUTHORITY } from './client-credentials.js';
 import { KeepAlive } from './keep-alive.js';
 import { connectRedis } from './shared/redis-url.js';
@@ -307,7 +307,7 @@ export async function clockFrom(base: string): Promise<ScaledClock> {
   // The quickest of a few round trips says the server's time best (at 600x, 10 ms is 6 s).
   let best: { rtt: number; answered: number; epochMs: number; scale: number } | undefined;
   for (let i = 0; i < 5; i++) {
-    const asked = Date.now();
+    const asked = wallTime();
     let body: { epochMs?: unknown; scale?: unknown };
     try {
       const res = await fetch(url, { headers: token ? { 'x-callkeeper-control-token': token } : {}, signal: AbortSignal.timeout(10_000) });
@@ -316,7 +316,7 @@ export async function clockFrom(base: string): Promise<ScaledClock> {
     } catch (err) {
       throw new Error(`keep: --clock-from ${url}: ${(err as Error).message}`);
     }
-    const answered = Date.now();
+    const answered = wallTime();
     const { epochMs, scale } = body;
     if (typeof epochMs !== 'number' || typeof scale !== 'number' || !(scale > 0)) {
       throw new Error(`keep: --clock-from ${url} did not answer a running callkeeper clock ({ epochMs, scale > 0 })`);
@@ -324,7 +324,7 @@ export async function clockFrom(base: string): Promise<ScaledClock> {
     if (!best || answered - asked < best.rtt) best = { rtt: answered - asked, answered, epochMs, scale };
   }
   const b = best as NonNullable<typeof best>;
-  const wallOrigin = Date.now();
+  const wallOrigin = wallTime();
   return new ScaledClock(b.scale, Date.now, b.epochMs + (b.rtt / 2 + (wallOrigin - b.answered)) * b.scale);
 }
 

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { Agent, request } from 'undici';
 import type { CallObserver } from '../calls/call-events.js';
-import type { Clock, Timer } from '../clock/clock.js';
+import { type Clock, type Timer, wallTime } from '../clock/clock.js';
 import type { DeliveryAttempt, DeliveryOutcome, OutboxEntry, OutboxPort } from '../store/outbox-port.js';
 import { notificationHeaders } from './notification-headers.js';
 import type { NotificationSigner } from './notification-signer.js';
@@ -409,7 +409,7 @@ export class NotificationDispatcher implements CallObserver {
    * answers); the count itself is the store's (outboxStats), for metrics. At most once a second.
    */
   private async checkOverflow(): Promise<void> {
-    const wall = Date.now();
+    const wall = wallTime();
     if (wall - this.overflowCheckedAt < 1_000) return;
     this.overflowCheckedAt = wall;
     const { overflowed, pending } = await this.store.outboxStats();

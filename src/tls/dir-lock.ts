@@ -1,6 +1,7 @@
 import { closeSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { wallTime } from '../clock/clock.js';
 
 const STALE_MS = 60_000;
 const GIVE_UP_MS = 60_000;
@@ -8,7 +9,7 @@ const GIVE_UP_MS = 60_000;
 function holderIsGone(lock: string): boolean {
   try {
     const pid = Number(readFileSync(lock, 'utf8'));
-    if (Date.now() - statSync(lock).mtimeMs > STALE_MS) return true;
+    if (wallTime() - statSync(lock).mtimeMs > STALE_MS) return true;
     if (!Number.isInteger(pid) || pid <= 0) return false;
     process.kill(pid, 0);
     return false;
@@ -25,7 +26,7 @@ function holderIsGone(lock: string): boolean {
  */
 export async function withDirLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
   const lock = join(dir, '.lock');
-  const started = Date.now();
+  const started = wallTime();
   for (;;) {
     try {
       const fd = openSync(lock, 'wx', 0o600);
@@ -38,7 +39,7 @@ export async function withDirLock<T>(dir: string, fn: () => Promise<T>): Promise
         rmSync(lock, { force: true });
         continue;
       }
-      if (Date.now() - started > GIVE_UP_MS) throw new Error(`${lock} is held by another process (pid ${readFileSync(lock, 'utf8')})`);
+      if (wallTime() - started > GIVE_UP_MS) throw new Error(`${lock} is held by another process (pid ${readFileSync(lock, 'utf8')})`);
       await sleep(20);
     }
   }
