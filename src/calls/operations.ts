@@ -61,6 +61,51 @@ export interface RecordingPlan {
   completionReason: string;
 }
 
+/**
+ * A media operation queued behind the media already running: it starts when the last of them is due
+ * (its recording window moves with it), as Graph plays prompts one after another (call-playprompt.md).
+ */
+export function queuedAfter(op: OperationRecord, running: readonly OperationRecord[], now: number): OperationRecord {
+  if (op.dueAt === null) return op;
+  const busyUntil = running.map((o) => o.dueAt ?? now).reduce((a, b) => Math.max(a, b), now);
+  const shift = busyUntil - now;
+  if (shift <= 0) return op;
+  const rec = op.data.recording as RecordingPlan | undefined;
+  return {
+    ...op,
+    dueAt: op.dueAt + shift,
+    data: rec ? { ...op.data, recording: { ...rec, startAt: rec.startAt + shift } } : op.data,
+  };
+}
+
+/**
+ * The recording `tone` stops, completed with Graph's stop-tone result, or null when this operation is
+ * not a recording listening for that tone at `now` (call-record.md: stopTones).
+ */
+export function stoppedByTone(op: OperationRecord, tone: string, now: number): OperationRecord | null {
+  const rec = op.data.recording as RecordingPlan | undefined;
+  if (op.kind !== 'recordResponse' || !rec || rec.startAt > now || !rec.stopTones.includes(tone)) return null;
+  return { ...op, data: { ...op.data, recording: { ...rec, completionReason: 'stopToneDetected' } } };
+}
+
+/**
+ * A recording whose caller falls silent at `now`: it now ends maxSilenceMs after that (or after the
+ * recording starts), with the max-silence result; null when it would end sooner anyway or is no
+ * running recording (call-record.md: maxSilenceTimeoutInSeconds).
+ */
+export function silencedRecording(op: OperationRecord, now: number): OperationRecord | null {
+  const rec = op.data.recording as RecordingPlan | undefined;
+  if (op.kind !== 'recordResponse' || !rec || op.dueAt === null) return null;
+  const end = Math.max(now, rec.startAt) + rec.maxSilenceMs;
+  if (end >= op.dueAt) return null;
+  return {
+    ...op,
+    dueAt: end,
+    result: OPERATION_RESULTS.maxSilence,
+    data: { ...op.data, recording: { ...rec, completionReason: 'maxSilenceTimeout' } },
+  };
+}
+
 /** Graph's documented operation results (call-playprompt.md, call-record.md, call-cancelmediaprocessing.md). */
 export const OPERATION_RESULTS = {
   completed: { code: 200, subcode: 0, message: 'Action completed successfully.' },

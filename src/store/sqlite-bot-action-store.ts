@@ -7,7 +7,9 @@ import {
   type OperationEffects,
   type OperationRecord,
   operationNotification,
-  type RecordingPlan,
+  queuedAfter,
+  silencedRecording,
+  stoppedByTone,
 } from '../calls/operations.js';
 import { type NewParticipant, type ParticipantPatch, type ParticipantRecord, rosterNotification } from '../calls/participants.js';
 import type { BotActionStore, CallScope, OperationStart, Tagged, TonesOutcome } from './bot-action-store.js';
@@ -109,6 +111,11 @@ export class SqliteBotActionStore implements BotActionStore {
   }
 
   // ---- helpers, all synchronous so that they compose inside one transaction ----
+
+  /** The call's media operations still running, oldest first. */
+  private runningMedia(callId: string): OperationRecord[] {
+    return (this.s.runningMedia.all(callId) as string[]).map((d) => JSON.parse(d) as OperationRecord);
+  }
 
   private live(scope: CallScope): LiveCall | undefined {
     const row = this.s.live.get(scope.callId, scope.now) as CallRow | undefined;
@@ -233,21 +240,7 @@ export class SqliteBotActionStore implements BotActionStore {
     return this.db.transaction((): Tagged<OperationRecord> => {
       const call = this.live(scope);
       if (!call) return refuse('callNotFound');
-      let stored = op;
-      if (start.queued && op.dueAt !== null) {
-        const busyUntil = (this.s.runningMedia.all(call.id) as string[])
-          .map((d) => (JSON.parse(d) as OperationRecord).dueAt ?? scope.now)
-          .reduce((a, b) => Math.max(a, b), scope.now);
-        const shift = busyUntil - scope.now;
-        if (shift > 0) {
-          const rec = op.data.recording as RecordingPlan | undefined;
-          stored = {
-            ...op,
-            dueAt: op.dueAt + shift,
-            data: rec ? { ...op.data, recording: { ...rec, startAt: rec.startAt + shift } } : op.data,
-          };
-        }
-      }
+      const stored = start.queued ? queuedAfter(op, this.runningMedia(call.id), scope.now) : op;
       this.s.insertOp.run(call.id, stored.id, stored.kind, stored.status, stored.dueAt, JSON.stringify(stored));
       this.s.media.run(call.id);
       if (start.toneSubscribed !== undefined) this.s.subscribe.run(start.toneSubscribed ? 1 : 0, call.id);
@@ -318,8 +311,7 @@ export class SqliteBotActionStore implements BotActionStore {
     return this.db.transaction((): Tagged<OperationRecord[]> => {
       const call = this.live(scope);
       if (!call) return refuse('callNotFound');
-      const running = (this.s.runningMedia.all(call.id) as string[]).map((d) => JSON.parse(d) as OperationRecord);
-      return ok(running.map((op) => this.finish(call, op, 'failed', OPERATION_RESULTS.canceled, scope.now)));
+      return ok(this.runningMedia(call.id).map((op) => this.finish(call, op, 'failed', OPERATION_RESULTS.canceled, scope.now)));
     })();
   }
 
@@ -340,12 +332,9 @@ export class SqliteBotActionStore implements BotActionStore {
           );
           outcome.notified++;
         }
-        for (const d of this.s.runningMedia.all(call.id) as string[]) {
-          const op = JSON.parse(d) as OperationRecord;
-          const rec = op.data.recording as RecordingPlan | undefined;
-          if (op.kind !== 'recordResponse' || !rec || rec.startAt > scope.now || !rec.stopTones.includes(tone)) continue;
-          const stopped = { ...op, data: { ...op.data, recording: { ...rec, completionReason: 'stopToneDetected' } } };
-          outcome.stopped.push(this.finish(call, stopped, 'completed', OPERATION_RESULTS.stopTone, scope.now));
+        for (const op of this.runningMedia(call.id)) {
+          const stopped = stoppedByTone(op, tone, scope.now);
+          if (stopped) outcome.stopped.push(this.finish(call, stopped, 'completed', OPERATION_RESULTS.stopTone, scope.now));
         }
       }
       return ok(outcome);
@@ -357,18 +346,9 @@ export class SqliteBotActionStore implements BotActionStore {
       const call = this.live(scope);
       if (!call) return refuse('callNotFound');
       const changed: OperationRecord[] = [];
-      for (const d of this.s.runningMedia.all(call.id) as string[]) {
-        const op = JSON.parse(d) as OperationRecord;
-        const rec = op.data.recording as RecordingPlan | undefined;
-        if (op.kind !== 'recordResponse' || !rec || op.dueAt === null) continue;
-        const end = Math.max(scope.now, rec.startAt) + rec.maxSilenceMs;
-        if (end >= op.dueAt) continue;
-        const next: OperationRecord = {
-          ...op,
-          dueAt: end,
-          result: OPERATION_RESULTS.maxSilence,
-          data: { ...op.data, recording: { ...rec, completionReason: 'maxSilenceTimeout' } },
-        };
+      for (const op of this.runningMedia(call.id)) {
+        const next = silencedRecording(op, scope.now);
+        if (!next) continue;
         this.saveOp(next);
         changed.push(next);
       }

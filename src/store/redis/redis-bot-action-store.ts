@@ -6,7 +6,9 @@ import {
   type OperationEffects,
   type OperationRecord,
   operationNotification,
-  type RecordingPlan,
+  queuedAfter,
+  silencedRecording,
+  stoppedByTone,
 } from '../../calls/operations.js';
 import { type NewParticipant, type ParticipantPatch, type ParticipantRecord, rosterNotification } from '../../calls/participants.js';
 import type { BotActionRefusal, BotActionStore, CallScope, OperationStart, Tagged, TonesOutcome } from '../bot-action-store.js';
@@ -333,21 +335,7 @@ export class RedisBotActionStore implements BotActionStore {
 
   startOperation(scope: CallScope, op: OperationRecord, start: OperationStart): Promise<Tagged<OperationRecord>> {
     return this.mutate(scope, (snap, change) => {
-      let stored = op;
-      if (start.queued && op.dueAt !== null) {
-        const busyUntil = this.runningMedia(snap)
-          .map((o) => o.dueAt ?? scope.now)
-          .reduce((a, b) => Math.max(a, b), scope.now);
-        const shift = busyUntil - scope.now;
-        if (shift > 0) {
-          const rec = op.data.recording as RecordingPlan | undefined;
-          stored = {
-            ...op,
-            dueAt: op.dueAt + shift,
-            data: rec ? { ...op.data, recording: { ...rec, startAt: rec.startAt + shift } } : op.data,
-          };
-        }
-      }
+      const stored = start.queued ? queuedAfter(op, this.runningMedia(snap), scope.now) : op;
       change.saveOp(stored);
       if (start.toneSubscribed !== undefined) {
         snap.media.toneSubscribed = start.toneSubscribed;
@@ -496,10 +484,8 @@ export class RedisBotActionStore implements BotActionStore {
           outcome.notified++;
         }
         for (const op of this.runningMedia(snap)) {
-          const rec = op.data.recording as RecordingPlan | undefined;
-          if (op.kind !== 'recordResponse' || !rec || rec.startAt > scope.now || !rec.stopTones.includes(tone)) continue;
-          const stopped = { ...op, data: { ...op.data, recording: { ...rec, completionReason: 'stopToneDetected' } } };
-          outcome.stopped.push(this.finish(change, stopped, 'completed', OPERATION_RESULTS.stopTone, scope.now));
+          const stopped = stoppedByTone(op, tone, scope.now);
+          if (stopped) outcome.stopped.push(this.finish(change, stopped, 'completed', OPERATION_RESULTS.stopTone, scope.now));
         }
       }
       return ok(outcome);
@@ -510,16 +496,8 @@ export class RedisBotActionStore implements BotActionStore {
     return this.mutate(scope, (snap, change) => {
       const changed: OperationRecord[] = [];
       for (const op of this.runningMedia(snap)) {
-        const rec = op.data.recording as RecordingPlan | undefined;
-        if (op.kind !== 'recordResponse' || !rec || op.dueAt === null) continue;
-        const end = Math.max(scope.now, rec.startAt) + rec.maxSilenceMs;
-        if (end >= op.dueAt) continue;
-        const next: OperationRecord = {
-          ...op,
-          dueAt: end,
-          result: OPERATION_RESULTS.maxSilence,
-          data: { ...op.data, recording: { ...rec, completionReason: 'maxSilenceTimeout' } },
-        };
+        const next = silencedRecording(op, scope.now);
+        if (!next) continue;
         change.saveOp(next);
         changed.push(next);
       }
