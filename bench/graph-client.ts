@@ -1,7 +1,7 @@
 import { Agent, type Dispatcher, request } from 'undici';
 import { DEFAULT_APP } from '../src/auth/apps.js';
 
-/** A call body Graph accepts (FACTS.md §5); its notifications go to `callbackUri` (the bench's loopback sink). */
+/** A call body Graph accepts (https://learn.microsoft.com/graph/api/application-post-calls); its notifications go to `callbackUri` (the bench's loopback sink). */
 export function createBody(callbackUri: string): string {
   return JSON.stringify({
     callbackUri,

@@ -1,6 +1,6 @@
 /**
  * The bot's callback endpoint, on loopback: answers every notification 202 (as bots do,
- * FACTS.md §4) and counts them. Every call the bench creates or seeds points its callbackUri
+ * https://learn.microsoft.com/graph/api/resources/commsnotifications) and counts them. Every call the bench creates or seeds points its callbackUri
  * here, so no notification ever leaves the machine.
  */
 import { createServer } from 'node:http';

@@ -9,7 +9,7 @@ const SPEC = new URL('./fixtures/graph/CloudCommunications.v1.0.yml', import.met
 
 /**
  * The PowerShell-flavoured OpenAPI declares `additionalProperties: {type: object}` everywhere,
- * which would reject Graph's own string annotations (FACTS.md §5) and innerError's strings;
+ * which would reject Graph's own string annotations (docs/decisions.md) and innerError's strings;
  * such extras are allowed here, everything else (types, enums, required) is checked as written.
  */
 function relax(node: unknown): unknown {

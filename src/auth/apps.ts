@@ -13,7 +13,7 @@ export interface AppRegistration {
   callbackUri?: string;
 }
 
-/** Every application permission of the calls API (FACTS.md §1, §5). */
+/** Every application permission of the calls API (https://learn.microsoft.com/graph/permissions-reference, Calls.*). */
 export const CALLS_ROLES = [
   'Calls.Initiate.All',
   'Calls.InitiateGroupCall.All',

@@ -1,5 +1,5 @@
 /**
- * The national clouds (FACTS.md §6). One callkeeper serves all four side by side: the global
+ * The national clouds (https://learn.microsoft.com/graph/deployments). One callkeeper serves all four side by side: the global
  * cloud at the root, each other under its path prefix, each with its own token audience and
  * issuer, so a token from one cloud is refused by another, as in Graph.
  */

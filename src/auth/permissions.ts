@@ -2,7 +2,7 @@ import type { CallKind } from '../calls/validate-create.js';
 import { graphErrors } from '../errors/graph-errors.js';
 
 /**
- * Application permissions that allow creating each kind of call (FACTS.md §5). Graph checks
+ * Application permissions that allow creating each kind of call (the permissions table of https://learn.microsoft.com/graph/api/application-post-calls). Graph checks
  * permissions when a call is created; keepAlive, get and hang-up check only ownership.
  */
 export const CREATE_ROLES: Readonly<Record<CallKind, readonly string[]>> = {

@@ -5,7 +5,7 @@
  * while the client still trusts it.
  */
 
-/** Graph's usual `expires_in` (FACTS of the token endpoint: 3599 s). */
+/** Graph's usual `expires_in` (the client-credentials answer, https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow: 3599 s). */
 export const DEFAULT_TOKEN_LIFETIME_S = 3599;
 /**
  * Bounds of Microsoft's configurable access-token lifetime (10 minutes to 1 day). Below 10

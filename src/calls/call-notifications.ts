@@ -38,7 +38,7 @@ function resourceData(call: CallRecord, state: CallState, resultInfo?: ResultInf
 }
 
 /**
- * What the bot is told of each transition (FACTS.md §2, §4). Every store records these in the
+ * What the bot is told of each transition (https://learn.microsoft.com/graph/api/resources/commsnotification; docs/decisions.md, Notifications of an end). Every store records these in the
  * same transaction as the transition itself, so no acknowledged change loses its notification.
  */
 export const notificationsFor = {

@@ -1,4 +1,4 @@
-/** The call states Graph's CSDL defines (FACTS.md §5). */
+/** The call states Graph's CSDL defines (callState in https://learn.microsoft.com/graph/api/resources/call). */
 export type CallState =
   | 'incoming'
   | 'establishing'
@@ -49,7 +49,7 @@ export interface CallRecord {
  */
 export type CallSummary = Omit<CallRecord, 'resource'> & { resource?: CallResource };
 
-/** FACTS.md §2: the documented end of a call for missing keepAlives. */
+/** The documented end of a call not kept alive (https://learn.microsoft.com/graph/api/call-keepalive; resultInfo). */
 export const KEEPALIVE_TIMEOUT_RESULT: ResultInfo = {
   code: 408,
   subcode: 8537,

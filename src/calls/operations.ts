@@ -3,7 +3,7 @@ import type { CallNotification } from './call-notifications.js';
 import type { CallState, ResultInfo } from './call-types.js';
 import { type NewParticipant, RECORDING_STATUSES, type RecordingStatus, validateClientContext } from './participants.js';
 
-/** The commsOperations a bot can start (FACTS.md §9); transfer runs as one too, though Graph gives it no id. */
+/** The commsOperations a bot can start (the methods of https://learn.microsoft.com/graph/api/resources/call); transfer runs as one too, though Graph gives it no id. */
 export type OperationKind =
   | 'playPrompt'
   | 'recordResponse'

@@ -54,7 +54,7 @@ export interface ValidatedCreate {
   body: Record<string, unknown>;
   /** app-hosted media needs Calls.AccessMedia.All as well (used by permission checks). */
   appHostedMedia: boolean;
-  /** Which create permission applies (FACTS.md §5). */
+  /** Which create permission applies (https://learn.microsoft.com/graph/api/application-post-calls, Permissions). */
   kind: CallKind;
 }
 

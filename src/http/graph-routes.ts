@@ -71,7 +71,7 @@ export function registerGraphRoutes(app: FastifyInstance, deps: GraphRouteDeps):
     return reply.code(204).send();
   };
   const keepAlive = async (req: Req, reply: FastifyReply) => {
-    // FACTS.md §1: no body. An empty JSON object is what some clients send for "nothing".
+    // https://learn.microsoft.com/graph/api/call-keepalive: no request body. An empty JSON object is what some clients send for "nothing".
     if (req.body !== undefined && req.body !== null && !isEmptyObject(req.body)) throw graphErrors.keepAliveBody();
     await service.keepAlive(ownerOf(req), req.params.id, causeOf(req));
     return reply.code(200).type('text/plain').send('');

@@ -13,7 +13,7 @@ export const iso = (t: number | null): string | null => (t === null ? null : saf
 /** The content type Graph answers JSON with. */
 export const GRAPH_JSON = 'application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8';
 
-/** Graph's diagnostic header (FACTS.md §1); the values name this server. */
+/** Graph's diagnostic header (every Graph response carries it; docs/decisions.md, Instance names); the values name this server. */
 export function diagnosticHeader(instance: string): string {
   return JSON.stringify({ ServerInfo: { DataCenter: 'callkeeper', Slice: 'E', Ring: '5', ScaleUnit: '000', RoleInstance: instance } });
 }

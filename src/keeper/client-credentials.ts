@@ -4,7 +4,7 @@ import { type FetchLike, fetchSend, type HttpSend, undiciSend } from './http-sen
 import type { AccessTokenLike, TokenCredentialLike } from './token-source.js';
 import { USER_AGENT } from './version.js';
 
-/** Graph's app-only scope (FACTS.md §7). */
+/** Graph's app-only scope (https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow). */
 export const GRAPH_DEFAULT_SCOPE = 'https://graph.microsoft.com/.default';
 export const DEFAULT_AUTHORITY = 'https://login.microsoftonline.com';
 

@@ -5,7 +5,7 @@
  * See docs/decisions.md, "What ends a call, what is permanent".
  */
 
-/** Graph's error code for a call that no longer exists (FACTS: 404 with `8522`, "Call not found."). */
+/** Graph's error code for a call that no longer exists (404 with `8522`, "Call not found."; docs/errors.md). */
 export const CALL_NOT_FOUND_CODE = '8522';
 
 /** Why an attempt failed in a way retrying soon will not fix. */

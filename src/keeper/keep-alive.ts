@@ -577,7 +577,7 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
     if (permanent !== undefined && !wasPermanent) this.counts.permanent += 1;
     if (permanent === undefined && wasPermanent) this.counts.permanent -= 1;
     const retryAfterMs = res ? parseRetryAfter(res.header('retry-after'), res.header('date'), now) : undefined;
-    // Throttling is per app and tenant (FACTS.md §3): a 429 speaks for every call, not just this one.
+    // Throttling is per app and tenant (https://learn.microsoft.com/graph/throttling-limits): a 429 speaks for every call, not just this one.
     if (res?.status === 429 && retryAfterMs !== undefined) this.holdUntil = Math.max(this.holdUntil, now + retryAfterMs);
     if (kind !== undefined) {
       call.dueAt = nextSlowAttemptAt(now, call.deadline, Math.max(slowDelay(this.o.retry, this.o.random), retryAfterMs ?? 0), this.o.retry);

@@ -3,7 +3,7 @@ import { loadSigningKey, type SigningKey } from '../auth/signing-key.js';
 import type { Clock } from '../clock/clock.js';
 import type { CallStore } from '../store/call-store.js';
 
-/** The issuer of notification tokens, as bots validate it (FACTS.md §4). */
+/** The issuer of notification tokens, as bots validate it (the AuthenticationProvider of microsoftgraph/microsoft-graph-comms-samples; docs/decisions.md). */
 export const NOTIFICATION_ISSUER = 'https://api.botframework.com';
 const LIFETIME_S = 3600;
 /** Re-sign a cached token this long before it expires. */
