@@ -1,7 +1,8 @@
 /**
  * The bot's callback endpoint, on loopback: answers every notification 202 (as bots do,
- * https://learn.microsoft.com/graph/api/resources/commsnotifications) and counts them. Every call the bench creates or seeds points its callbackUri
- * here, so no notification ever leaves the machine.
+ * https://learn.microsoft.com/graph/api/resources/commsnotifications) and counts them. Every
+ * call the bench creates or seeds points its callbackUri here, so no notification ever leaves
+ * the machine.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
