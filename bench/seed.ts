@@ -34,10 +34,12 @@ export async function seedCalls(spec: SeedSpec): Promise<{ seconds: number }> {
   const db = new Database(join(spec.dataDir, 'callkeeper.db'));
   db.pragma('journal_mode = OFF');
   db.pragma('synchronous = OFF');
+  // The hot row and its resource apart, under the same rid (src/store/sqlite-schema.ts).
   const insert = db.prepare(
-    `INSERT INTO calls (id, app_id, tenant_id, state, direction, created_at, deadline, check_at, establish_at, resource)
-     VALUES (?, ?, ?, 'established', 'outgoing', ?, ?, ?, NULL, ?)`,
+    `INSERT INTO calls (rid, id, app_id, tenant_id, state, direction, created_at, deadline, check_at, establish_at)
+     VALUES (?, ?, ?, ?, 'established', 'outgoing', ?, ?, ?, NULL)`,
   );
+  const insertResource = db.prepare('INSERT INTO call_resources (rid, resource) VALUES (?, ?)');
   const resourceHead = JSON.stringify({
     callbackUri: spec.callbackUri,
     requestedModalities: ['audio'],
@@ -56,7 +58,8 @@ export async function seedCalls(spec: SeedSpec): Promise<{ seconds: number }> {
     for (let i = 1; i <= spec.count; i++) {
       const resource = `${resourceHead},"myParticipantId":"${randomUUID()}","callChainId":"${randomUUID()}","source":${source}}`;
       // check_at starts at the deadline, as the store's own create does.
-      insert.run(seededCallId(i), DEFAULT_APP.clientId, DEFAULT_APP.tenantId, spec.createdAt, spec.deadline(i), spec.deadline(i), resource);
+      insert.run(i, seededCallId(i), DEFAULT_APP.clientId, DEFAULT_APP.tenantId, spec.createdAt, spec.deadline(i), spec.deadline(i));
+      insertResource.run(i, resource);
     }
   })();
   db.pragma('journal_mode = WAL');

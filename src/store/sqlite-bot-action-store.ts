@@ -80,7 +80,10 @@ export class SqliteBotActionStore implements BotActionStore {
     this.db.exec(SCHEMA);
     const db = this.db;
     this.s = {
-      live: db.prepare('SELECT id, app_id, tenant_id, state, resource FROM calls WHERE id = ? AND deadline > ?'),
+      // The resource lives apart from the call's hot row (sqlite-schema.ts).
+      live: db.prepare(
+        'SELECT c.id, c.app_id, c.tenant_id, c.state, r.resource FROM calls c JOIN call_resources r ON r.rid = c.rid WHERE c.id = ? AND c.deadline > ?',
+      ),
       setState: db.prepare('UPDATE calls SET state = ? WHERE id = ? AND deadline > ?'),
       roster: db.prepare('SELECT doc FROM participants WHERE call_id = ? ORDER BY rowid').pluck(),
       participant: db.prepare('SELECT doc FROM participants WHERE call_id = ? AND id = ?').pluck(),

@@ -1,12 +1,23 @@
 /**
- * Bumped when the schema changes incompatibly. Pre-release stores of another version are
- * refused with a clear message rather than migrated.
+ * Bumped when the schema changes incompatibly. A store of the previous version is migrated when
+ * opened (MIGRATE_FROM_6); stores of any other version are refused with a clear message.
+ *
+ * 7: the call's resource JSON moved out of the hot row into call_resources, and an 'ended' fact
+ * refers to its call's (final) resource there instead of copying it (outbox.resource_rid).
  */
-export const SCHEMA_VERSION = 6;
+export const SCHEMA_VERSION = 7;
 
+/**
+ * calls is the hot row: what keepAlives, sweeps and lookups read and write, about 150 bytes a
+ * call, so a keepAlive rewrites a small row and a million calls' rows stay in few pages. The
+ * resource JSON (about 850 bytes) lives apart in call_resources, under the same rid, and is read
+ * only when a whole record is asked for. rid is AUTOINCREMENT: an 'ended' fact may keep its
+ * call's resource after the call row is purged (see the purge in sqlite-store.ts), so a rid is
+ * never handed to another call.
+ */
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS calls (
-  rid INTEGER PRIMARY KEY,
+  rid INTEGER PRIMARY KEY AUTOINCREMENT,
   id TEXT NOT NULL UNIQUE,
   app_id TEXT NOT NULL,
   tenant_id TEXT NOT NULL,
@@ -20,9 +31,9 @@ CREATE TABLE IF NOT EXISTS calls (
   ended_at INTEGER,
   result_code INTEGER,
   result_subcode INTEGER,
-  result_message TEXT,
-  resource TEXT NOT NULL
+  result_message TEXT
 );
+CREATE TABLE IF NOT EXISTS call_resources (rid INTEGER PRIMARY KEY, resource TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS calls_by_check ON calls(check_at) WHERE check_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS calls_by_establish ON calls(establish_at) WHERE establish_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS calls_by_ended ON calls(ended_at) WHERE ended_at IS NOT NULL;
@@ -56,13 +67,15 @@ CREATE TABLE IF NOT EXISTS outbox (
   last_error TEXT,
   delivered_at INTEGER,
   lease INTEGER NOT NULL DEFAULT 0,
-  dead_reason TEXT
+  dead_reason TEXT,
+  resource_rid INTEGER
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox(next_attempt_at) WHERE status = 'pending' AND next_attempt_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS outbox_pending_by_call ON outbox(call_id, seq) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(seq) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS outbox_finished ON outbox(created_at) WHERE status != 'pending';
 CREATE INDEX IF NOT EXISTS outbox_by_call ON outbox(call_id, seq);
+CREATE INDEX IF NOT EXISTS outbox_by_resource ON outbox(resource_rid) WHERE resource_rid IS NOT NULL;
 CREATE TABLE IF NOT EXISTS delivery_attempts (
   seq INTEGER NOT NULL,
   attempt INTEGER NOT NULL,
@@ -73,4 +86,30 @@ CREATE TABLE IF NOT EXISTS delivery_attempts (
   outcome TEXT NOT NULL,
   PRIMARY KEY (seq, attempt)
 );
+`;
+
+/**
+ * A version 6 store to version 7, in one transaction: the calls table is rebuilt without its
+ * resource column (the resources go to call_resources under the same rid), and the outbox gains
+ * resource_rid (its existing entries keep their whole snapshots). The old calls table's indexes
+ * are dropped first so that SCHEMA creates them on the new one; the bot-action store's trigger
+ * on calls is dropped with them and created again by that store when it opens (its SCHEMA).
+ * Run before SCHEMA; MIGRATE_FROM_6_COPY after it.
+ */
+export const MIGRATE_FROM_6 = `
+DROP TRIGGER IF EXISTS bot_actions_follow_calls;
+DROP INDEX IF EXISTS calls_by_check;
+DROP INDEX IF EXISTS calls_by_establish;
+DROP INDEX IF EXISTS calls_by_ended;
+ALTER TABLE calls RENAME TO calls_v6;
+ALTER TABLE outbox ADD COLUMN resource_rid INTEGER;
+`;
+
+export const MIGRATE_FROM_6_COPY = `
+INSERT INTO calls (rid, id, app_id, tenant_id, state, direction, created_at, last_keepalive_at, deadline, check_at,
+  establish_at, ended_at, result_code, result_subcode, result_message)
+SELECT rid, id, app_id, tenant_id, state, direction, created_at, last_keepalive_at, deadline, check_at,
+  establish_at, ended_at, result_code, result_subcode, result_message FROM calls_v6 ORDER BY rid;
+INSERT INTO call_resources (rid, resource) SELECT rid, resource FROM calls_v6 ORDER BY rid;
+DROP TABLE calls_v6;
 `;

@@ -27,7 +27,7 @@ import { notFound, ok, type WriteResult, wrongState } from './results.js';
 import { SqliteCheckpointer } from './sqlite-checkpointer.js';
 import { GroupCommit } from './sqlite-group-commit.js';
 import { acquireDataDirLock } from './sqlite-lock.js';
-import { SCHEMA, SCHEMA_VERSION } from './sqlite-schema.js';
+import { MIGRATE_FROM_6, MIGRATE_FROM_6_COPY, SCHEMA, SCHEMA_VERSION } from './sqlite-schema.js';
 import type { Store } from './store.js';
 import { DuplicateCallError, StoreUnavailableError } from './store-errors.js';
 
@@ -67,6 +67,8 @@ interface OutboxRow {
   delivered_at: number | null;
   lease: number;
   dead_reason: string | null;
+  /** An 'ended' fact's call resource, kept in call_resources: its snapshot holds the rest. */
+  resource_rid: number | null;
 }
 
 interface AttemptRow {
@@ -91,11 +93,12 @@ interface ClockRow {
 /** Largest WAL (bytes) before the writer completes a checkpoint itself. */
 const WAL_LIMIT = 64 * 1024 * 1024;
 
-const COLUMNS =
-  'rid, id, app_id, tenant_id, state, direction, created_at, last_keepalive_at, deadline, establish_at, ended_at, result_code, result_subcode, result_message, resource';
-/** A call's columns but its resource: what observers of an end need (incoming calls add it). */
+/** The hot row's columns (sqlite-schema.ts): a call but its resource. */
 const LEAN_COLUMNS =
   'rid, id, app_id, tenant_id, state, direction, created_at, last_keepalive_at, deadline, establish_at, ended_at, result_code, result_subcode, result_message';
+/** A whole call: the hot row `c` joined with its resource. */
+const COLUMNS = `${LEAN_COLUMNS.replace(/(\w+)/g, 'c.$1')}, r.resource`;
+const CALLS = 'calls c JOIN call_resources r ON r.rid = c.rid';
 const END_SET = `state = 'terminated', deadline = NULL, check_at = NULL, establish_at = NULL`;
 
 /** Change feeds of on-disk stores, by file: two handles on one file in one process hear each other. */
@@ -135,22 +138,26 @@ function toRecord(r: Row): CallRecord {
   };
 }
 
-function toFact(r: OutboxRow): OutboxFact {
+/** `resource`: the text of the call resource an 'ended' fact refers to (resource_rid). */
+function toFact(r: OutboxRow, resource: string | undefined): OutboxFact {
   if (r.transition === 'notification') return { transition: 'notification', notification: JSON.parse(r.snapshot) as CallNotification };
+  const snapshot = JSON.parse(r.snapshot) as CallSnapshot;
+  // The purge keeps a resource while a fact refers to it; {} only if the file was edited by hand.
+  if (r.resource_rid !== null) snapshot.resource = resource === undefined ? {} : (JSON.parse(resource) as Record<string, unknown>);
   return {
     transition: r.transition as Transition,
     result: r.result === null ? null : (JSON.parse(r.result) as ResultInfo),
-    snapshot: JSON.parse(r.snapshot) as CallSnapshot,
+    snapshot,
   };
 }
 
-function toEntry(r: OutboxRow): OutboxEntry {
+function toEntry(r: OutboxRow, resource: string | undefined): OutboxEntry {
   return {
     seq: r.seq,
     callId: r.call_id,
     owner: { appId: r.app_id, tenantId: r.tenant_id },
     callbackUri: r.callback_uri,
-    fact: toFact(r),
+    fact: toFact(r, resource),
     createdAt: r.created_at,
     status: r.status as OutboxEntry['status'],
     attempts: r.attempts,
@@ -172,6 +179,34 @@ function toClock(r: ClockRow): ClockState {
     floor: r.floor,
     version: r.version,
   };
+}
+
+/**
+ * Creates the schema of a fresh file, migrates a version 6 store (sqlite-schema.ts), and refuses
+ * any other version with what to do about it.
+ */
+function openSchema(db: Database.Database, location: string): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  const fresh = db.prepare(`SELECT count(*) FROM sqlite_master WHERE name = 'calls'`).pluck().get() === 0;
+  if (fresh || version === SCHEMA_VERSION) {
+    db.exec(SCHEMA);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    return;
+  }
+  if (version === 6) {
+    db.transaction(() => {
+      db.exec(MIGRATE_FROM_6);
+      db.exec(SCHEMA);
+      db.exec(MIGRATE_FROM_6_COPY);
+      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    }).immediate();
+    return;
+  }
+  const why =
+    version > SCHEMA_VERSION
+      ? `written by a newer version of callkeeper (schema ${version}; this one reads ${SCHEMA_VERSION} and migrates 6)`
+      : `written by an older pre-release of callkeeper (schema ${version}; this one reads ${SCHEMA_VERSION} and migrates only 6)`;
+  throw new Error(`${location} was ${why}; use that version, or start with an empty --data directory`);
 }
 
 /** SQLite's errors that mean "cannot use the database now", not "this request is wrong". */
@@ -247,6 +282,15 @@ export class SqliteStore implements Store {
       this.db.pragma('wal_autocheckpoint = 0');
       // Hot pages (the id and deadline indexes) stay in memory with a million calls on disk.
       this.db.pragma('cache_size = -65536');
+      this.db.pragma('busy_timeout = 5000');
+      // Before anything else holds the file (the checkpoint worker, the change feed).
+      try {
+        openSchema(this.db, this.location);
+      } catch (err) {
+        this.db.close();
+        this.release?.();
+        throw err;
+      }
       this.checkpointer = new SqliteCheckpointer(this.location);
       this.walPath = `${this.location}-wal`;
       let shared = feeds.get(this.location);
@@ -260,33 +304,26 @@ export class SqliteStore implements Store {
     } else {
       this.location = 'memory';
       this.db = new Database(':memory:');
+      openSchema(this.db, this.location);
       this.feed = new EventEmitter();
       this.feed.setMaxListeners(0);
     }
     this.db.pragma('busy_timeout = 5000');
     this.group = new GroupCommit(this.db, 2_000, (writes) => this.wrote(writes));
-    const version = this.db.pragma('user_version', { simple: true }) as number;
-    const fresh = this.db.prepare(`SELECT count(*) FROM sqlite_master WHERE name = 'calls'`).pluck().get() === 0;
-    if (!fresh && version !== SCHEMA_VERSION) {
-      this.db.close();
-      this.release?.();
-      throw new Error(
-        `${this.location} was written by another version of callkeeper (schema ${version}, this one reads ${SCHEMA_VERSION}); start with an empty --data directory`,
-      );
-    }
-    this.db.exec(SCHEMA);
-    this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     const db = this.db;
     this.stmts = {
       insert: db.prepare(
-        `INSERT INTO calls (id, app_id, tenant_id, state, direction, created_at, deadline, check_at, establish_at, resource)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO calls (id, app_id, tenant_id, state, direction, created_at, deadline, check_at, establish_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
-      findLive: db.prepare(`SELECT ${COLUMNS} FROM calls WHERE id = ? AND app_id = ? AND tenant_id = ? AND deadline > ?`),
+      insertResource: db.prepare('INSERT INTO call_resources (rid, resource) VALUES (?, ?)'),
+      resourceOf: db.prepare('SELECT resource FROM call_resources WHERE rid = ?').pluck(),
+      patchResource: db.prepare('UPDATE call_resources SET resource = json_patch(resource, ?) WHERE rid = ? RETURNING resource').pluck(),
+      findLive: db.prepare(`SELECT ${COLUMNS} FROM ${CALLS} WHERE c.id = ? AND c.app_id = ? AND c.tenant_id = ? AND c.deadline > ?`),
       findLiveAny: db.prepare(
         `SELECT state FROM calls WHERE id = :id AND deadline > :now AND (:appId IS NULL OR (app_id = :appId AND tenant_id = :tenantId))`,
       ),
-      get: db.prepare(`SELECT ${COLUMNS} FROM calls WHERE id = ?`),
+      get: db.prepare(`SELECT ${COLUMNS} FROM ${CALLS} WHERE c.id = ?`),
       keepAlive: db.prepare(
         `UPDATE calls SET last_keepalive_at = ?, deadline = ?
          WHERE id = ? AND app_id = ? AND tenant_id = ? AND deadline > ?`,
@@ -295,12 +332,12 @@ export class SqliteStore implements Store {
         `UPDATE calls SET ${END_SET}, ended_at = :now, result_code = :code, result_subcode = :subcode, result_message = :message
          WHERE id = :id AND deadline > :now AND (:appId IS NULL OR (app_id = :appId AND tenant_id = :tenantId))
            AND (:onlyState IS NULL OR state = :onlyState)
-         RETURNING ${COLUMNS}`,
+         RETURNING ${LEAN_COLUMNS}`,
       ),
       answer: db.prepare(
-        `UPDATE calls SET state = 'establishing', deadline = :deadline, check_at = :deadline, establish_at = :establishAt, resource = json_patch(resource, :patch)
+        `UPDATE calls SET state = 'establishing', deadline = :deadline, check_at = :deadline, establish_at = :establishAt
          WHERE id = :id AND app_id = :appId AND tenant_id = :tenantId AND deadline > :now AND state = 'incoming'
-         RETURNING ${COLUMNS}`,
+         RETURNING ${LEAN_COLUMNS}`,
       ),
       // ended_at = deadline: SET reads the row's old values, so the end is stamped at the
       // deadline itself, however late the sweep runs; likewise the CASE sees the old state.
@@ -310,24 +347,26 @@ export class SqliteStore implements Store {
            result_subcode = CASE WHEN state = 'incoming' THEN :uSubcode ELSE :kSubcode END,
            result_message = CASE WHEN state = 'incoming' THEN :uMessage ELSE :kMessage END
          WHERE rid IN (SELECT rid FROM calls WHERE check_at <= :now AND deadline <= :now ORDER BY check_at LIMIT :limit)
-         RETURNING ${LEAN_COLUMNS}, CASE WHEN direction = 'incoming' THEN resource END AS resource`,
+         RETURNING ${LEAN_COLUMNS}`,
       ),
-      // The 'ended' facts of a sweep's calls in one statement: the snapshot is assembled from
-      // the stored resource text by SQLite (no parse and re-stringify per call), in end order.
-      // Each is the head of its call's line (due now) unless the call has older pending ones.
-      // SQLite materialises the SELECT first (it reads the outbox it inserts into), so each
-      // row's "has pending" looks at the outbox as it was before the statement.
+      // The 'ended' facts of a sweep's calls in one statement, in end order. An ended call's
+      // resource no longer changes, so each fact refers to it (resource_rid) instead of copying
+      // it: the snapshot holds the rest. Each is the head of its call's line (due now) unless
+      // the call has older pending ones. SQLite materialises the SELECT first (it reads the
+      // outbox it inserts into), so each row's "has pending" looks at the outbox as it was
+      // before the statement.
       enqueueEnded: db.prepare(
-        `INSERT INTO outbox (call_id, app_id, tenant_id, callback_uri, transition, result, snapshot, created_at, next_attempt_at)
+        `INSERT INTO outbox (call_id, app_id, tenant_id, callback_uri, transition, result, snapshot, created_at, next_attempt_at, resource_rid)
          SELECT c.id, c.app_id, c.tenant_id,
-           CASE WHEN json_type(c.resource, '$.callbackUri') = 'text' THEN json_extract(c.resource, '$.callbackUri') ELSE '' END,
+           CASE WHEN json_type(r.resource, '$.callbackUri') = 'text' THEN json_extract(r.resource, '$.callbackUri') ELSE '' END,
            'ended',
            json_object('code', c.result_code, 'subcode', c.result_subcode, 'message', c.result_message),
            json_object('id', c.id, 'owner', json_object('appId', c.app_id, 'tenantId', c.tenant_id),
-             'direction', c.direction, 'state', c.state, 'resource', json(c.resource)),
+             'direction', c.direction, 'state', c.state),
            c.ended_at,
-           CASE WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.call_id = c.id AND o.status = 'pending') THEN NULL ELSE c.ended_at END
-         FROM calls c WHERE c.rid IN (SELECT value FROM json_each(?))
+           CASE WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.call_id = c.id AND o.status = 'pending') THEN NULL ELSE c.ended_at END,
+           c.rid
+         FROM ${CALLS} WHERE c.rid IN (SELECT value FROM json_each(?))
          ORDER BY c.ended_at, c.rid
          RETURNING call_id, next_attempt_at IS NULL AS queued_behind`,
       ),
@@ -341,19 +380,26 @@ export class SqliteStore implements Store {
       establishDue: db.prepare(
         `UPDATE calls SET state = 'established', establish_at = NULL
          WHERE rid IN (SELECT rid FROM calls WHERE establish_at <= ? ORDER BY establish_at LIMIT ?)
-         RETURNING ${COLUMNS}`,
+         RETURNING ${LEAN_COLUMNS}`,
       ),
       minDeadline: db.prepare('SELECT min(check_at) AS t FROM calls WHERE check_at IS NOT NULL').pluck(),
       minEstablish: db.prepare('SELECT min(establish_at) AS t FROM calls WHERE establish_at IS NOT NULL').pluck(),
       minEnded: db.prepare('SELECT min(ended_at) AS t FROM calls WHERE ended_at IS NOT NULL').pluck(),
-      purge: db.prepare('DELETE FROM calls WHERE rid IN (SELECT rid FROM calls WHERE ended_at <= ? ORDER BY ended_at LIMIT ?)'),
+      purge: db
+        .prepare('DELETE FROM calls WHERE rid IN (SELECT rid FROM calls WHERE ended_at <= ? ORDER BY ended_at LIMIT ?) RETURNING rid')
+        .pluck(),
+      // A resource goes once neither its call nor a fact refers to it.
+      dropResource: db.prepare(
+        `DELETE FROM call_resources WHERE rid = :rid
+           AND NOT EXISTS (SELECT 1 FROM calls WHERE rid = :rid) AND NOT EXISTS (SELECT 1 FROM outbox WHERE resource_rid = :rid)`,
+      ),
       // Both go through outbox_finished (created_at of delivered and dead entries): a purge
       // reads what it deletes, not the whole outbox.
       finishedBefore: db
         .prepare(`SELECT seq FROM outbox WHERE status != 'pending' AND created_at <= ? ORDER BY created_at LIMIT ?`)
         .pluck(),
       purgeAttempts: db.prepare('DELETE FROM delivery_attempts WHERE seq = ?'),
-      purgeOutbox: db.prepare('DELETE FROM outbox WHERE seq = ?'),
+      purgeOutbox: db.prepare('DELETE FROM outbox WHERE seq = ? RETURNING resource_rid').pluck(),
       countActive: db.prepare('SELECT count(*) FROM calls WHERE check_at IS NOT NULL').pluck(),
       countEnded: db.prepare('SELECT count(*) FROM calls WHERE ended_at IS NOT NULL').pluck(),
       getSetting: db.prepare('SELECT value FROM settings WHERE key = ?').pluck(),
@@ -366,8 +412,8 @@ export class SqliteStore implements Store {
       oldestPendingOfCall: db.prepare(`SELECT min(seq) FROM outbox WHERE call_id = ? AND status = 'pending'`).pluck(),
       oldestPending: db.prepare(`SELECT min(seq) FROM outbox WHERE status = 'pending'`).pluck(),
       enqueue: db.prepare(
-        `INSERT INTO outbox (call_id, app_id, tenant_id, callback_uri, transition, result, snapshot, created_at, next_attempt_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO outbox (call_id, app_id, tenant_id, callback_uri, transition, result, snapshot, created_at, next_attempt_at, resource_rid)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       overflow: db.prepare(
         `UPDATE outbox SET status = 'dead', dead_reason = 'overflow', next_attempt_at = NULL, lease = lease + 1
@@ -418,10 +464,16 @@ export class SqliteStore implements Store {
       this.stmts.addPending.run(-1, 1);
       this.stmts.promote.run({ now: at, callId: row.call_id });
     };
-    const enqueueFact = (call: Pick<CallRecord, 'id' | 'owner' | 'resource'>, fact: OutboxFact, at: number) => {
+    /** `resourceRid`: the fact refers to its call's stored resource rather than copying it. */
+    const enqueueFact = (call: Pick<CallRecord, 'id' | 'owner' | 'resource'>, fact: OutboxFact, at: number, resourceRid?: number) => {
       const callbackUri = typeof call.resource.callbackUri === 'string' ? call.resource.callbackUri : '';
       const head = this.stmts.hasPending.get(call.id) === undefined;
       const isCall = fact.transition !== 'notification';
+      let stored: unknown = isCall ? fact.snapshot : fact.notification;
+      if (isCall && resourceRid !== undefined) {
+        const { resource: _kept, ...rest } = fact.snapshot;
+        stored = rest;
+      }
       this.stmts.enqueue.run(
         call.id,
         call.owner.appId,
@@ -429,9 +481,10 @@ export class SqliteStore implements Store {
         callbackUri,
         fact.transition,
         isCall && fact.result !== null ? JSON.stringify(fact.result) : null,
-        JSON.stringify(isCall ? fact.snapshot : fact.notification),
+        JSON.stringify(stored),
         at,
         head ? at : null,
+        resourceRid ?? null,
       );
       this.stmts.addPending.run(1, 0);
       if (!head && (this.stmts.pendingOfCall.get(call.id) as number) > this.bounds.perCall)
@@ -439,7 +492,7 @@ export class SqliteStore implements Store {
       const { pending } = this.stmts.stats.get() as { pending: number };
       if (pending > this.bounds.total) overflow(this.stmts.oldestPending.get() as number, at);
     };
-    const enqueue = (call: CallRecord, transition: Transition, result: ResultInfo | null, at: number) =>
+    const enqueue = (call: CallRecord, transition: Transition, result: ResultInfo | null, at: number, resourceRid?: number) =>
       enqueueFact(
         call,
         {
@@ -448,7 +501,11 @@ export class SqliteStore implements Store {
           snapshot: { id: call.id, owner: call.owner, direction: call.direction, state: call.state, resource: call.resource },
         },
         at,
+        resourceRid,
       );
+    /** A hot row returned by a write, made whole with its resource (`resource`: a new text). */
+    const whole = (row: LeanRow, resource?: string): CallRecord =>
+      toRecord({ ...row, resource: resource ?? (this.stmts.resourceOf.get(row.rid) as string) });
     this.enqueueNotifications = (call, notifications, at) => {
       for (const notification of notifications) enqueueFact(call, { transition: 'notification', notification }, at);
     };
@@ -461,7 +518,7 @@ export class SqliteStore implements Store {
     };
     this.tx = {
       create: db.transaction((call: NewCall) => {
-        this.stmts.insert.run(
+        const { lastInsertRowid } = this.stmts.insert.run(
           call.id,
           call.owner.appId,
           call.owner.tenantId,
@@ -471,25 +528,26 @@ export class SqliteStore implements Store {
           call.deadline,
           call.deadline,
           call.establishAt,
-          JSON.stringify(call.resource),
         );
+        this.stmts.insertResource.run(lastInsertRowid, JSON.stringify(call.resource));
         const record: CallRecord = { ...call, lastKeepAliveAt: null, endedAt: null, resultInfo: null };
         enqueue(record, 'created', null, call.createdAt);
       }),
       end: db.transaction((params: Record<string, string | number | null>, now: number, result: ResultInfo): WriteResult<CallRecord> => {
-        const row = this.stmts.end.get(params) as Row | undefined;
+        const row = this.stmts.end.get(params) as LeanRow | undefined;
         if (!row) {
           const owner = params.appId === null ? null : { appId: String(params.appId), tenantId: String(params.tenantId) };
           return refusal(String(params.id), owner, now);
         }
-        const call = toRecord(row);
-        enqueue(call, 'ended', result, now);
+        const call = whole(row);
+        // An ended call's resource no longer changes: the fact refers to it.
+        enqueue(call, 'ended', result, now, row.rid);
         return ok(call);
       }),
       answer: db.transaction((params: Record<string, string | number>, now: number): WriteResult<CallRecord> => {
-        const row = this.stmts.answer.get(params) as Row | undefined;
+        const row = this.stmts.answer.get(params) as LeanRow | undefined;
         if (!row) return refusal(String(params.id), { appId: String(params.appId), tenantId: String(params.tenantId) }, now);
-        const call = toRecord(row);
+        const call = whole(row, this.stmts.patchResource.get(params.patch, row.rid) as string);
         enqueue(call, 'answered', null, now);
         return ok(call);
       }),
@@ -516,16 +574,18 @@ export class SqliteStore implements Store {
             overflow(this.stmts.oldestPendingOfCall.get(q.call_id) as number, now);
         for (let { pending } = this.stmts.stats.get() as { pending: number }; pending > this.bounds.total; pending--)
           overflow(this.stmts.oldestPending.get() as number, now);
+        // Observers of an end get the resource of incoming calls only (calls-port.ts).
+        for (const r of rows) r.resource = r.direction === 'incoming' ? (this.stmts.resourceOf.get(r.rid) as string) : null;
         return rows.map(toCallSummary).sort((a, b) => (a.endedAt ?? 0) - (b.endedAt ?? 0));
       }),
       establishDue: db.transaction((now: number, limit: number) => {
-        const calls = (this.stmts.establishDue.all(now, limit) as Row[]).map(toRecord);
+        const calls = (this.stmts.establishDue.all(now, limit) as LeanRow[]).map((r) => whole(r));
         for (const c of calls) enqueue(c, 'established', null, now);
         return calls;
       }),
       claim: db.transaction((now: number, limit: number, leaseUntil: number) => {
         const seqs = this.stmts.claimable.all({ now, limit }) as { seq: number }[];
-        return seqs.map((r) => toEntry(this.stmts.lease.get(leaseUntil, r.seq) as OutboxRow));
+        return seqs.map((r) => this.entry(this.stmts.lease.get(leaseUntil, r.seq) as OutboxRow));
       }),
       finish: db.transaction((seq: number, lease: number, a: DeliveryAttempt, outcome: DeliveryOutcome): FinishResult => {
         const done = this.stmts.finish.get({
@@ -546,12 +606,19 @@ export class SqliteStore implements Store {
         }
         return { ok: true };
       }),
+      // A resource outlives its call while an 'ended' fact refers to it, and goes with the last
+      // of them (dropResource checks both).
       purge: db.transaction((before: number, limit: number) => {
+        const resources = new Set<number>();
         for (const seq of this.stmts.finishedBefore.all(before, limit) as number[]) {
           this.stmts.purgeAttempts.run(seq);
-          this.stmts.purgeOutbox.run(seq);
+          const rid = this.stmts.purgeOutbox.get(seq) as number | null | undefined;
+          if (typeof rid === 'number') resources.add(rid);
         }
-        return this.stmts.purge.run(before, limit).changes;
+        const calls = this.stmts.purge.all(before, limit) as number[];
+        for (const rid of calls) resources.add(rid);
+        for (const rid of resources) this.stmts.dropResource.run({ rid });
+        return calls.length;
       }),
       initClock: db.transaction((proposed: ClockState, wallNow: number) => {
         const row = this.stmts.readClock.get() as ClockRow | undefined;
@@ -591,6 +658,11 @@ export class SqliteStore implements Store {
    */
   enqueueWithin(call: Pick<CallRecord, 'id' | 'owner' | 'resource'>, notifications: CallNotification[], at: number): void {
     this.enqueueNotifications(call, notifications, at);
+  }
+
+  /** An outbox row as an entry, with the resource an 'ended' fact refers to. */
+  private entry(r: OutboxRow): OutboxEntry {
+    return toEntry(r, r.resource_rid === null ? undefined : (this.stmts.resourceOf.get(r.resource_rid) as string | undefined));
   }
 
   /** Runs one store step, turning "cannot use the database" into StoreUnavailableError. */
@@ -756,7 +828,9 @@ export class SqliteStore implements Store {
   resetCalls(): Promise<void> {
     return this.run(() => {
       this.db.transaction(() => {
-        this.db.exec('DELETE FROM delivery_attempts; DELETE FROM outbox; DELETE FROM calls; UPDATE outbox_stats SET pending = 0;');
+        this.db.exec(
+          'DELETE FROM delivery_attempts; DELETE FROM outbox; DELETE FROM calls; DELETE FROM call_resources; UPDATE outbox_stats SET pending = 0;',
+        );
       })();
       this.wrote();
     });
@@ -782,7 +856,7 @@ export class SqliteStore implements Store {
         .prepare(`SELECT * FROM outbox ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`)
         .all(...args, q.limit) as OutboxRow[];
       return rows.map((r) => ({
-        ...toEntry(r),
+        ...this.entry(r),
         attemptLog: (this.stmts.attemptsOf.all(r.seq) as AttemptRow[]).map((a) => ({
           attempt: a.attempt,
           at: a.at,
@@ -799,18 +873,18 @@ export class SqliteStore implements Store {
     return this.run(() => {
       const where: string[] = [];
       const args: (string | number)[] = [];
-      if (q.state === 'active') where.push('deadline IS NOT NULL');
-      if (q.state === 'ended') where.push('ended_at IS NOT NULL');
+      if (q.state === 'active') where.push('c.deadline IS NOT NULL');
+      if (q.state === 'ended') where.push('c.ended_at IS NOT NULL');
       if (q.appId) {
-        where.push('app_id = ?');
+        where.push('c.app_id = ?');
         args.push(q.appId);
       }
       const after = q.after === undefined ? 0 : Number.parseInt(q.after, 36);
       if (Number.isFinite(after) && after > 0) {
-        where.push('rid > ?');
+        where.push('c.rid > ?');
         args.push(after);
       }
-      const sql = `SELECT ${COLUMNS} FROM calls ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY rid LIMIT ?`;
+      const sql = `SELECT ${COLUMNS} FROM ${CALLS} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY c.rid LIMIT ?`;
       const rows = this.db.prepare(sql).all(...args, q.limit + 1) as Row[];
       const page: ListPage = { calls: rows.slice(0, q.limit).map(toRecord) };
       const last = rows[q.limit - 1];
