@@ -178,7 +178,13 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
     config.controlStore === undefined && store instanceof RedisStore ? new CachedFaults(controlStore, (l) => store.watch(l)) : controlStore;
   const injector = new FaultInjector(faultRules, clock, config.random);
   const throttle = config.throttle ? new Throttle(controlStore, clock, config.throttle) : undefined;
-  const journal = new RequestJournal(controlStore, config.journalSize ?? DEFAULT_JOURNAL_SIZE);
+  // This process alone writes its own SQLite control.db (one writer per data directory): the
+  // journal is kept in memory and written behind, so a request costs it no write.
+  const journal = new RequestJournal(controlStore, config.journalSize ?? DEFAULT_JOURNAL_SIZE, {
+    local: config.controlStore === undefined && !(store instanceof RedisStore),
+    onSaveError: (err) => logger.warn({ err }, 'writing the request journal to the store failed'),
+  });
+  await journal.load();
   for (const [i, rule] of (config.faults ?? []).entries()) {
     await addFaultRule(controlStore, clock, rule, `config-${i + 1}`);
   }
@@ -313,6 +319,7 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
         unwatchApps();
         shared?.close();
         await store.close();
+        await journal.flush().catch((err: unknown) => logger.warn({ err }, 'writing the request journal to the store failed'));
         await controlStore.close();
       })();
       return closed;

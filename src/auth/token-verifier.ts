@@ -15,6 +15,8 @@ export interface Principal {
 }
 
 interface Cached {
+  /** The whole Authorization header it was verified from. */
+  header: string;
   principal: Principal;
   /** `iat`, whole seconds. */
   issuedAtS: number;
@@ -25,6 +27,13 @@ interface Cached {
 
 const CACHE_LIMIT = 10_000;
 const SKEW_MS = TOKEN_CLOCK_SKEW_S * 1000;
+/**
+ * The cache's key: the header's last characters (the token's signature). A Map hashes its whole
+ * string key, and a header is a new 1.3 KB string on every request; the tail is cheap to hash,
+ * and the whole header is compared to the cached one before it counts as a hit.
+ */
+const KEY_CHARS = 48;
+const keyOf = (header: string) => header.slice(-KEY_CHARS);
 
 export interface TokenVerifierOptions {
   /** The wall clock tokens live on (epoch ms); tests inject their own. */
@@ -37,8 +46,10 @@ export interface TokenVerifierOptions {
 /**
  * Checks `Authorization: Bearer` tokens against the wall clock, allowing Microsoft's 5 minutes
  * of skew (docs/decisions.md, "Time of tokens"). An RS256 verify costs tens of microseconds, too
- * much on every keepAlive, so a verified token is remembered (by its exact text): later requests
- * with it cost one map lookup. Lifetime and revocation are re-checked on every use.
+ * much on every keepAlive, so a verified token is remembered (by the exact Authorization header
+ * it came in): later requests with it cost one map lookup and one string comparison, no parse.
+ * Lifetime and revocation are re-checked on every use; the cache holds at most CACHE_LIMIT
+ * tokens (the oldest verified goes first).
  */
 export class TokenVerifier {
   private readonly cache = new Map<string, Cached>();
@@ -74,21 +85,22 @@ export class TokenVerifier {
 
   private async check(authorization: string | undefined): Promise<Principal> {
     if (!authorization) throw graphErrors.tokenMissing();
-    const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization);
-    const token = match?.[1];
-    if (!token) throw graphErrors.tokenMissing();
     const now = this.wallTime();
-    let entry = this.cache.get(token);
-    if (!entry) {
-      entry = await this.verifySignature(token, now);
-      if (this.cache.size >= CACHE_LIMIT) {
+    const key = keyOf(authorization);
+    let entry = this.cache.get(key);
+    if (entry?.header !== authorization) {
+      const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization);
+      const token = match?.[1];
+      if (!token) throw graphErrors.tokenMissing();
+      entry = { header: authorization, ...(await this.verifySignature(token, now)) };
+      if (this.cache.size >= CACHE_LIMIT && !this.cache.has(key)) {
         const oldest = this.cache.keys().next();
         if (!oldest.done) this.cache.delete(oldest.value);
       }
-      this.cache.set(token, entry);
+      this.cache.set(key, entry);
     }
     if (now >= entry.expires + SKEW_MS) {
-      this.cache.delete(token);
+      this.cache.delete(key);
       throw graphErrors.tokenExpired();
     }
     if (entry.issuedAtS < this.revocations.cutoffFor(entry.principal.appId)) throw graphErrors.tokenExpired();
@@ -97,7 +109,7 @@ export class TokenVerifier {
   }
 
   /** Signature, audience, issuer and app; lifetime is checked by the caller, cached or not. */
-  private async verifySignature(token: string, now: number): Promise<Cached> {
+  private async verifySignature(token: string, now: number): Promise<Omit<Cached, 'header'>> {
     this.signatureChecks++;
     let payload: JWTPayload;
     try {

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import '../http/traffic-context.js';
 import { faultError, wallDelay } from './fault-effects.js';
 import type { FaultInjector } from './fault-injector.js';
-import { graphPathOf } from './graph-path.js';
+import { graphPathOfRequest } from './graph-path.js';
 import type { Throttle } from './throttle.js';
 
 export interface FaultHookDeps {
@@ -22,7 +22,7 @@ export function registerFaultHooks(app: FastifyInstance, deps: FaultHookDeps): v
   app.addHook('preHandler', async (req: FastifyRequest, reply: FastifyReply) => {
     const principal = req.principal;
     if (!principal) return;
-    const path = graphPathOf(req.url);
+    const path = graphPathOfRequest(req);
     if (path === undefined) return;
     if (throttle) {
       const limited = await throttle.check(principal.appId, principal.tenantId);

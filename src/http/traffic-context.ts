@@ -6,6 +6,8 @@ declare module 'fastify' {
     fault: string | null;
     /** Set once the journal has this request (a reset connection is recorded before it is cut). */
     journaled: boolean;
+    /** graphPathOfRequest's answer (null: not a Graph path); undefined until asked. */
+    graphPath: string | null | undefined;
   }
 }
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Clock } from '../clock/clock.js';
-import { graphPathOf } from '../faults/graph-path.js';
+import { graphPathOfRequest } from '../faults/graph-path.js';
 import '../http/traffic-context.js';
 import type { RequestJournal } from './request-journal.js';
 
@@ -13,11 +13,12 @@ export function registerJournalHooks(app: FastifyInstance, journal: RequestJourn
   app.decorateRequest('arrivedAt', 0);
   app.decorateRequest('fault', null);
   app.decorateRequest('journaled', false);
+  app.decorateRequest('graphPath', undefined);
 
   const record = (req: FastifyRequest, status: number | null, latencyMs: number) => {
     if (req.journaled) return;
+    if (graphPathOfRequest(req) === undefined) return;
     const path = req.url.split('?')[0] ?? '';
-    if (graphPathOf(path) === undefined) return;
     req.journaled = true;
     const params = req.params as { id?: unknown } | undefined;
     const callId = typeof params?.id === 'string' ? params.id.slice(0, 200) : null;

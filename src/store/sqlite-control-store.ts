@@ -37,10 +37,25 @@ interface FaultRow {
 /** How many appends between trims of the journal (a trim is one indexed DELETE). */
 const TRIM_EVERY = 100;
 
+interface PendingAppend {
+  entry: JournalEntry;
+  keep: number;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
 export interface SqliteControlStoreOptions {
   /** Directory for control.db; omit for an in-memory database. */
   dataDir?: string;
+  /** The wall clock the fault cache ages on (epoch ms); tests inject their own. */
+  wallTime?: () => number;
 }
+
+/** How long (wall ms) cached fault rules are trusted without a re-read (see listFaults). */
+export const FAULT_CACHE_MS = 1_000;
+
+/** Fault-rule versions by control.db path: every handle in this process on one file shares one. */
+const faultVersions = new Map<string, { n: number; users: number }>();
 
 /**
  * Fault rules, throttle counters and the request journal in SQLite. They live in their own
@@ -54,6 +69,14 @@ export class SqliteControlStore implements FaultStore, ThrottleStore, JournalSto
   private readonly db: Database.Database;
   private readonly stmts;
   private appends = 0;
+  /** Journal entries of this turn of the event loop, written together (see appendRequest). */
+  private journalQueue: PendingAppend[] = [];
+  private readonly appendBatch: (batch: PendingAppend[]) => void;
+  /** The live rules as last read, and the file's data_version then (see listFaults). */
+  private faultCache: { rules: FaultRule[]; version: number; readAt: number } | undefined;
+  /** Bumped by every fault write of any handle on this file in this process (see listFaults). */
+  private readonly faultVersion: { n: number; users: number };
+  private readonly wall: () => number;
 
   constructor(options: SqliteControlStoreOptions = {}) {
     if (options.dataDir) {
@@ -66,6 +89,14 @@ export class SqliteControlStore implements FaultStore, ThrottleStore, JournalSto
       this.location = 'memory';
       this.db = new Database(':memory:');
     }
+    this.wall = options.wallTime ?? Date.now;
+    let version = this.location === 'memory' ? undefined : faultVersions.get(this.location);
+    if (!version) {
+      version = { n: 0, users: 0 };
+      if (this.location !== 'memory') faultVersions.set(this.location, version);
+    }
+    version.users++;
+    this.faultVersion = version;
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
     const db = this.db;
@@ -83,6 +114,7 @@ export class SqliteControlStore implements FaultStore, ThrottleStore, JournalSto
          WHERE id = :id AND (until IS NULL OR until > :now) AND (remaining IS NULL OR remaining > 0)
          RETURNING remaining`,
       ),
+      liveFaults: db.prepare(`SELECT rule, remaining FROM faults WHERE remaining IS NULL OR remaining > 0 ORDER BY seq`),
       faultState: db.prepare(`SELECT remaining, until FROM faults WHERE id = ?`),
       hit: db.prepare(
         `INSERT INTO throttle (key, window_start, count) VALUES (:key, :start, 1)
@@ -99,26 +131,66 @@ export class SqliteControlStore implements FaultStore, ThrottleStore, JournalSto
       listByBoth: db.prepare(`SELECT entry FROM journal WHERE call_id = ? AND app_id = ? ORDER BY seq DESC LIMIT ?`),
       clearJournal: db.prepare(`DELETE FROM journal`),
     };
+    this.appendBatch = db.transaction((batch: PendingAppend[]) => {
+      let keep = 0;
+      for (const b of batch) {
+        this.stmts.append.run(b.entry.callId, b.entry.appId, JSON.stringify(b.entry));
+        keep = b.keep;
+      }
+      const before = this.appends;
+      this.appends += batch.length;
+      if (Math.floor(before / TRIM_EVERY) !== Math.floor(this.appends / TRIM_EVERY)) this.stmts.trim.run(keep);
+    });
   }
 
   async addFault(rule: FaultRule): Promise<void> {
     this.stmts.addFault.run(rule.id, JSON.stringify(rule), rule.remaining, rule.until);
+    this.faultsChanged();
   }
 
+  /**
+   * Asked on every Graph request and every delivery, nearly always with no rule armed, so the
+   * live rules are kept as last read: a query (a read transaction) costs as much as the rest of
+   * a keepAlive's hooks together. Any fault write by a handle on this file in this process
+   * drops the copy at once; a write from another process (a data directory is single-writer,
+   * so only a foreign tool would) shows at the next re-read, at most FAULT_CACHE_MS later
+   * (docs/decisions.md, "Fault rules on SQLite, per request").
+   */
   async listFaults(now: number): Promise<FaultRule[]> {
-    return (this.stmts.listFaults.all(now) as FaultRow[]).map((r) => ({ ...(JSON.parse(r.rule) as FaultRule), remaining: r.remaining }));
+    let cached = this.faultCache;
+    const wall = this.wall();
+    if (!cached || cached.version !== this.faultVersion.n || wall - cached.readAt > FAULT_CACHE_MS || wall < cached.readAt) {
+      const rules = (this.stmts.liveFaults.all() as FaultRow[]).map((r) => ({
+        ...(JSON.parse(r.rule) as FaultRule),
+        remaining: r.remaining,
+      }));
+      cached = { rules, version: this.faultVersion.n, readAt: wall };
+      this.faultCache = cached;
+    }
+    if (cached.rules.length === 0) return [];
+    return cached.rules.filter((r) => r.until === null || r.until > now);
+  }
+
+  private faultsChanged(): void {
+    this.faultVersion.n++;
+    this.faultCache = undefined;
   }
 
   async removeFault(id: string): Promise<{ ok: true } | { ok: false; reason: 'notFound' }> {
-    return this.stmts.removeFault.run(id).changes > 0 ? { ok: true } : { ok: false, reason: 'notFound' };
+    const removed = this.stmts.removeFault.run(id).changes > 0;
+    this.faultsChanged();
+    return removed ? { ok: true } : { ok: false, reason: 'notFound' };
   }
 
   async clearFaults(): Promise<number> {
-    return this.stmts.clearFaults.run().changes;
+    const n = this.stmts.clearFaults.run().changes;
+    this.faultsChanged();
+    return n;
   }
 
   async consumeFault(id: string, now: number): Promise<ConsumeResult> {
     const row = this.stmts.consume.get({ id, now }) as { remaining: number | null } | undefined;
+    this.faultsChanged();
     if (row) return { ok: true, remaining: row.remaining };
     const state = this.stmts.faultState.get(id) as { remaining: number | null; until: number | null } | undefined;
     if (!state) return { ok: false, reason: 'notFound' };
@@ -140,12 +212,34 @@ export class SqliteControlStore implements FaultStore, ThrottleStore, JournalSto
     this.stmts.clearThrottle.run();
   }
 
-  async appendRequest(entry: JournalEntry, keep: number): Promise<void> {
-    this.stmts.append.run(entry.callId, entry.appId, JSON.stringify(entry));
-    if (++this.appends % TRIM_EVERY === 0) this.stmts.trim.run(keep);
+  /**
+   * Appends arriving in one turn of the event loop (the responses of a burst of keepAlives) are
+   * written as one transaction right after it (setImmediate): one commit for all of them, not
+   * one more per request beside the request's own (docs/benchmarks.md). Each resolves once its
+   * entry is committed; a list or clear on this handle writes what is queued first.
+   */
+  appendRequest(entry: JournalEntry, keep: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.journalQueue.push({ entry, keep, resolve, reject });
+      if (this.journalQueue.length === 1) setImmediate(() => this.flushJournal());
+    });
+  }
+
+  private flushJournal(): void {
+    const batch = this.journalQueue;
+    if (batch.length === 0) return;
+    this.journalQueue = [];
+    try {
+      this.appendBatch(batch);
+    } catch (err) {
+      for (const b of batch) b.reject(err);
+      return;
+    }
+    for (const b of batch) b.resolve();
   }
 
   async listRequests(q: JournalQuery): Promise<JournalEntry[]> {
+    this.flushJournal();
     const rows = (
       q.callId !== undefined && q.appId !== undefined
         ? this.stmts.listByBoth.all(q.callId, q.appId, q.limit)
@@ -159,10 +253,14 @@ export class SqliteControlStore implements FaultStore, ThrottleStore, JournalSto
   }
 
   async clearRequests(): Promise<void> {
+    this.flushJournal();
     this.stmts.clearJournal.run();
   }
 
   async close(): Promise<void> {
-    if (this.db.open) this.db.close();
+    if (!this.db.open) return;
+    this.flushJournal();
+    this.db.close();
+    if (--this.faultVersion.users === 0) faultVersions.delete(this.location);
   }
 }
