@@ -114,7 +114,7 @@ test('SQLite on disk: the WAL stays bounded under writes that never pause', asyn
       await store.keepAlive(`c${(i * 7919) % 1000}`, owner, 1, 1e12 + i);
       if (i % 1000 === 0) largest = Math.max(largest, statSync(join(dir.path, 'callkeeper.db-wal')).size);
     }
-    // 60,000 keepAlives write far more than 64 MB of WAL frames; the file never holds much more.
+    // 60,000 keepAlives write far more than the 32 MB WAL limit in frames; the file never holds much more.
     assert.ok(largest < 96 * 1024 * 1024, `the WAL peaked at ${(largest / 1e6).toFixed(0)} MB`);
     await store.close();
   } finally {

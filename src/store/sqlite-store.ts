@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import { statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import type { AppRegistration } from '../auth/apps.js';
@@ -90,8 +89,8 @@ interface ClockRow {
   version: number;
 }
 
-/** Largest WAL (bytes) before the writer completes a checkpoint itself. */
-const WAL_LIMIT = 64 * 1024 * 1024;
+/** Largest WAL (bytes) before the writer completes a checkpoint itself (see finishCheckpoint). */
+const WAL_LIMIT = 32 * 1024 * 1024;
 
 /** The hot row's columns (sqlite-schema.ts): a call but its resource. */
 const LEAN_COLUMNS =
@@ -253,10 +252,10 @@ export class SqliteStore implements Store {
     notifications: CallNotification[],
     at: number,
   ) => void;
-  private walPath: string | undefined;
   /** The sweep moment whose calls were last rechecked (see the expireDue transaction). */
   private recheckedAt: number | undefined;
-  private writes = 0;
+  /** Bytes of a page: a WAL frame holds one (and a 24-byte header). */
+  private pageSize = 4096;
   /** keepAlives arriving together share one commit (sqlite-group-commit.ts). */
   readonly group: GroupCommit;
 
@@ -291,8 +290,11 @@ export class SqliteStore implements Store {
         this.release?.();
         throw err;
       }
-      this.checkpointer = new SqliteCheckpointer(this.location);
-      this.walPath = `${this.location}-wal`;
+      this.pageSize = this.db.pragma('page_size', { simple: true }) as number;
+      this.checkpointer = new SqliteCheckpointer(this.location, {
+        limitFrames: Math.ceil(WAL_LIMIT / (this.pageSize + 24)),
+        onFull: () => this.finishCheckpoint(),
+      });
       let shared = feeds.get(this.location);
       if (!shared) {
         shared = { emitter: new EventEmitter(), users: 0 };
@@ -309,7 +311,7 @@ export class SqliteStore implements Store {
       this.feed.setMaxListeners(0);
     }
     this.db.pragma('busy_timeout = 5000');
-    this.group = new GroupCommit(this.db, 2_000, (writes) => this.wrote(writes));
+    this.group = new GroupCommit(this.db, 2_000);
     const db = this.db;
     this.stmts = {
       insert: db.prepare(
@@ -682,7 +684,6 @@ export class SqliteStore implements Store {
         if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new DuplicateCallError(call.id);
         throw err;
       }
-      this.wrote();
     });
   }
 
@@ -713,19 +714,19 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * The worker's PASSIVE checkpoints never catch up with a writer that never pauses, so the WAL
-   * would grow without end. Every few hundred writes the writer looks at its size; past
-   * WAL_LIMIT it runs a TRUNCATE checkpoint itself (short: the worker has copied most pages),
-   * which restarts the WAL and shrinks the file: one brief stall per WAL_LIMIT of writes.
+   * The worker has copied all but the last few frames of a WAL past WAL_LIMIT
+   * (sqlite-checkpointer.ts); this thread, the only writer, copies those with no commit in
+   * between, so the WAL is complete and the next commit starts it again from its beginning (the
+   * file keeps its size and is written over). One short stall per WAL_LIMIT of writes: a few
+   * frames and two fsyncs. (A TRUNCATE checkpoint here waited in the busy handler for the
+   * worker's pass, then copied what that pass had not: 100-200 ms with the event loop blocked.)
    */
-  private wrote(count = 1): void {
-    const before = this.writes;
-    this.writes += count;
-    if (!this.walPath || Math.floor(before / 512) === Math.floor(this.writes / 512)) return;
+  private finishCheckpoint(): void {
+    if (!this.db.open) return;
     try {
-      if ((statSync(this.walPath, { throwIfNoEntry: false })?.size ?? 0) > WAL_LIMIT) this.db.pragma('wal_checkpoint(TRUNCATE)');
+      this.db.pragma('wal_checkpoint(PASSIVE)');
     } catch {
-      // Busy: the next look tries again.
+      // Busy (the worker's next pass began): it tells again.
     }
   }
 
@@ -782,10 +783,7 @@ export class SqliteStore implements Store {
   }
 
   establishDue(now: number, limit: number): Promise<CallRecord[]> {
-    return this.run(() => {
-      this.wrote();
-      return this.tx.establishDue(now, limit);
-    });
+    return this.run(() => this.tx.establishDue(now, limit));
   }
 
   nextDue(): Promise<NextDue> {
@@ -810,11 +808,7 @@ export class SqliteStore implements Store {
   }
 
   finishDelivery(seq: number, lease: number, attempt: DeliveryAttempt, outcome: DeliveryOutcome): Promise<FinishResult> {
-    return this.run(() => {
-      const result = this.tx.finish(seq, lease, attempt, outcome);
-      this.wrote();
-      return result;
-    });
+    return this.run(() => this.tx.finish(seq, lease, attempt, outcome));
   }
 
   nextDeliveryAt(): Promise<number | undefined> {
@@ -832,7 +826,6 @@ export class SqliteStore implements Store {
           'DELETE FROM delivery_attempts; DELETE FROM outbox; DELETE FROM calls; DELETE FROM call_resources; UPDATE outbox_stats SET pending = 0;',
         );
       })();
-      this.wrote();
     });
   }
 
