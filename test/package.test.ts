@@ -3,7 +3,7 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { cpSync, existsSync, mkdirSync, readFileSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { tempDir } from './helpers.js';
@@ -33,7 +33,16 @@ function npmEnv(extra: Record<string, string> = {}): Record<string, string | und
     env.NODE_OPTIONS = env.NODE_OPTIONS.split(/\s+/)
       .filter((o) => !o.includes('loopback-only.mjs'))
       .join(' ');
-  return { ...env, npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false', ...extra };
+  // --prefer-offline: what npm has cached is not asked for again (a fresh clone on a machine
+  // that ran `npm ci` has every locked package cached); what it lacks still comes from the registry.
+  return {
+    ...env,
+    npm_config_audit: 'false',
+    npm_config_fund: 'false',
+    npm_config_update_notifier: 'false',
+    npm_config_prefer_offline: 'true',
+    ...extra,
+  };
 }
 
 const sqliteDir = (project: string) => join(project, 'node_modules', 'better-sqlite3');
@@ -81,15 +90,21 @@ async function startServing(cmd: string, args: string[], cwd: string, env: Recor
   };
 }
 
-describe('the package as users get it', { concurrency: false }, () => {
+// The checks below are independent once the package is packed (each in a directory of its own),
+// and mostly wait for npm's disk and network: they run side by side.
+describe('the package as users get it', { concurrency: true }, () => {
   let tarball = '';
+  let files: string[] = [];
   const work = tempDir('callkeeper-pack-');
-
-  test('npm pack: LICENSE, metadata, types entry points, the schema; no source maps pointing at unshipped files', async () => {
+  before(async () => {
     const out = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work.path], ROOT, npmEnv());
     const info = JSON.parse(out.slice(out.indexOf('['), out.lastIndexOf(']') + 1)) as { filename: string; files: { path: string }[] }[];
-    const files = info[0]?.files.map((f) => f.path) ?? [];
+    files = info[0]?.files.map((f) => f.path) ?? [];
     tarball = join(work.path, info[0]?.filename ?? '');
+  });
+  after(() => work.remove());
+
+  test('npm pack: LICENSE, metadata, types entry points, the schema; no source maps pointing at unshipped files', () => {
     for (const f of [
       'LICENSE',
       'README.md',
@@ -239,9 +254,5 @@ export async function main(): Promise<void> {
     cpSync(join(ROOT, 'package-lock.json'), join(dir, 'package-lock.json'));
     await run('npm', ['install', '--package-lock-only', '--ignore-scripts'], dir, npmEnv());
     assert.equal(readFileSync(join(dir, 'package-lock.json'), 'utf8'), readFileSync(join(ROOT, 'package-lock.json'), 'utf8'));
-  });
-
-  test('clean up', () => {
-    work.remove();
   });
 });
