@@ -61,7 +61,7 @@ describe('callkeeper CLI', () => {
 
   test('--time-scale and --keepalive-timeout: virtual time runs faster and the call ends by itself', async () => {
     // 45 virtual minutes pass in 27 ms of wall time.
-    const p = await spawnServe(['--memory', '--time-scale', '100000', '--keepalive-timeout', '45m']);
+    const p = await spawnServe(['--memory', '--no-https', '--time-scale', '100000', '--keepalive-timeout', '45m']);
     try {
       // A token lives 3599 virtual seconds: 36 ms of wall time here. On a loaded machine it can
       // expire before it is used; a client would fetch another, and so does this test (bounded).

@@ -25,6 +25,8 @@ interface ControlCall {
   resultInfo: unknown;
 }
 
+// TLS is beside the point here (and a second app per start): plain http, but for --memory below,
+// which must also keep its TLS material out of the working directory.
 describe('durability', () => {
   test('restarting on the same data dir keeps live calls and ends the overdue ones at start-up', async () => {
     const dir = tempDir();
@@ -62,7 +64,7 @@ describe('durability', () => {
   test('kill -9 right after 200 keepAlives and a 201 create loses nothing', async () => {
     const dir = tempDir();
     try {
-      const a = await spawnServe(['--data', dir.path]);
+      const a = await spawnServe(['--no-https', '--data', dir.path]);
       const token = await fetchToken(a.base);
       const ids: string[] = [];
       for (let i = 0; i < 20; i++) ids.push(await createOver(a.base, token));
@@ -90,7 +92,7 @@ describe('durability', () => {
       a.child.kill('SIGKILL');
       assert.equal(await a.exited, 'SIGKILL');
 
-      const b = await spawnServe(['--data', dir.path]);
+      const b = await spawnServe(['--no-https', '--data', dir.path]);
       try {
         const after = (await (await fetch(`${b.base}/_callkeeper/calls/${lastCreated}`)).json()) as ControlCall;
         assert.notEqual(after.state, 'terminated');
@@ -121,7 +123,7 @@ describe('durability', () => {
     const dir = tempDir();
     try {
       // info level logs "incoming request": proof the server is handling it before we signal.
-      const p = await spawnServe(['--data', dir.path, '--log-level', 'info']);
+      const p = await spawnServe(['--no-https', '--data', dir.path, '--log-level', 'info']);
       const token = await fetchToken(p.base);
       const body = JSON.stringify(callBody());
       const url = new URL(`${p.base}/v1.0/communications/calls`);
@@ -164,7 +166,7 @@ describe('durability', () => {
       // A cleanly closed SQLite database has checkpointed and removed its WAL.
       assert.equal(existsSync(join(dir.path, 'callkeeper.db-wal')), false);
       const id = (JSON.parse(text) as { id: string }).id;
-      const again = await spawnServe(['--data', dir.path]);
+      const again = await spawnServe(['--no-https', '--data', dir.path]);
       try {
         const call = (await (await fetch(`${again.base}/_callkeeper/calls/${id}`)).json()) as ControlCall;
         assert.equal(call.state === 'establishing' || call.state === 'established', true);

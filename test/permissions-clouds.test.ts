@@ -211,7 +211,7 @@ describe('app registrations', () => {
           ],
         }),
       );
-      const p = await spawnServe(['--memory', '--config', config]);
+      const p = await spawnServe(['--memory', '--no-https', '--config', config]);
       try {
         const ask = (secret: string, clientId = '99999999-2222-4333-8444-555555555555') =>
           fetch(`${p.base}/11111111-2222-4333-8444-555555555555/oauth2/v2.0/token`, {
