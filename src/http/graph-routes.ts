@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { AppRegistry } from '../auth/apps.js';
 import { CLOUDS, type Cloud } from '../auth/clouds.js';
 import type { Principal, TokenVerifier } from '../auth/token-verifier.js';
@@ -7,7 +7,7 @@ import { cloudOfCallId } from '../calls/call-ids.js';
 import { toGraphCall } from '../calls/call-resource.js';
 import type { CallService } from '../calls/call-service.js';
 import type { CallOwner } from '../calls/call-types.js';
-import { graphErrors } from '../errors/graph-errors.js';
+import { type GraphError, graphErrors } from '../errors/graph-errors.js';
 import { addNotImplementedSegments } from './not-implemented-routes.js';
 import { causeOf } from './request-context.js';
 import { type Req, type ResourceOptions, resource } from './resource.js';
@@ -115,14 +115,23 @@ export function graphRoots(verifiers: ReadonlyMap<Cloud['name'], TokenVerifier>)
   for (const cloud of CLOUDS) {
     const verifier = verifiers.get(cloud.name);
     if (!cloud.callsAvailable || !verifier) continue;
-    const authenticate = async (req: FastifyRequest) => {
-      const principal = await verifier.verify(req.headers.authorization);
-      if (principal.idtyp !== 'app') throw graphErrors.delegatedToken();
+    const admit = (req: FastifyRequest, principal: Principal): GraphError | undefined => {
+      if (principal.idtyp !== 'app') return graphErrors.delegatedToken();
       req.principal = principal;
       REQUEST_CLOUD.set(req, cloud.name);
       // A call lives in one cloud: another cloud's token never reaches it (docs/decisions.md).
       const id = (req.params as { id?: unknown } | undefined)?.id;
-      if (typeof id === 'string' && cloudOfCallId(id) !== cloud.name) throw graphErrors.callNotFound();
+      if (typeof id === 'string' && cloudOfCallId(id) !== cloud.name) return graphErrors.callNotFound();
+      return undefined;
+    };
+    // Callback-style: a token already verified is admitted without waiting on a promise.
+    const authenticate: onRequestHookHandler = (req, _reply, done) => {
+      const principal = verifier.cached(req.headers.authorization);
+      if (principal) return done(admit(req, principal));
+      verifier.verify(req.headers.authorization).then(
+        (p) => done(admit(req, p)),
+        (err: Error) => done(err),
+      );
     };
     for (const version of GRAPH_VERSIONS) out.push({ root: `${cloud.prefix}/${version}`, opts: { onRequest: authenticate } });
   }

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler, onRequestHookHandler } from 'fastify';
 import { graphErrors } from '../errors/graph-errors.js';
 import { notImplementedMethods } from './not-implemented-routes.js';
 
@@ -14,7 +14,7 @@ export type Req = FastifyRequest<RouteTypes>;
 export type Handler = (req: Req, reply: FastifyReply) => Promise<unknown>;
 
 export interface ResourceOptions {
-  onRequest?: onRequestAsyncHookHandler;
+  onRequest?: onRequestAsyncHookHandler | onRequestHookHandler;
   config?: Record<string, unknown>;
 }
 

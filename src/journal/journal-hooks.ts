@@ -38,11 +38,13 @@ export function registerJournalHooks(app: FastifyInstance, journal: RequestJourn
       .catch((err: unknown) => req.log.warn({ err }, 'recording a request in the journal failed'));
   };
 
-  app.addHook('onRequest', async (req) => {
+  app.addHook('onRequest', (req, _reply, done) => {
     req.arrivedAt = clock.now();
+    done();
   });
-  app.addHook('onResponse', async (req, reply) => {
+  app.addHook('onResponse', (req, reply, done) => {
     record(req, reply.statusCode, reply.elapsedTime);
+    done();
   });
   return record;
 }

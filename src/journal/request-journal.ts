@@ -4,10 +4,13 @@ import type { JournalEntry, JournalQuery, JournalStore } from '../store/journal-
 export const DEFAULT_JOURNAL_SIZE = 1_000;
 
 /** How often (wall ms) a local journal writes its new entries behind to the store. */
-export const JOURNAL_SAVE_EVERY_MS = 1_000;
+export const JOURNAL_SAVE_EVERY_MS = 5_000;
 
-/** Entries written per turn of the event loop while saving: one short transaction each. */
-const SAVE_SLICE = 100;
+/**
+ * Entries written per turn of the event loop while saving: one short transaction each, so a
+ * save never holds up the requests arriving meanwhile by more than a fraction of a millisecond.
+ */
+const SAVE_SLICE = 50;
 
 export interface RequestJournalOptions {
   /**

@@ -8,8 +8,9 @@ import type { CallkeeperMetrics } from './metrics.js';
  * Every answered request is counted (by route pattern) once its response is sent.
  */
 export function registerMetrics(app: FastifyInstance, metrics: CallkeeperMetrics, guard: onRequestAsyncHookHandler): void {
-  app.addHook('onResponse', async (req, reply) => {
+  app.addHook('onResponse', (req, reply, done) => {
     metrics.request(req.routeOptions.url ?? 'unmatched', req.method, reply.statusCode, reply.elapsedTime / 1000);
+    done();
   });
   resource(
     app,
