@@ -147,7 +147,7 @@ export async function benchRedis(ctx: BenchContext): Promise<Row[]> {
         figure: 'Redis round trips per keepAlive (1 instance)',
         measured:
           `${tripsPerKeepAlive.toFixed(2)} (${fmt.int(trips)} socket reads Redis processed for ${fmt.int(run.ok)} keepAlives); ` +
-          `${scriptsPerKeepAlive.toFixed(2)} scripts per keepAlive (its own keepalive.lua before the answer, the journal's append after it, pipelined per turn); ` +
+          `${scriptsPerKeepAlive.toFixed(2)} scripts per keepAlive (its own keepalive.lua before the answer; the journal's appends of one turn after it, all in one script call); ` +
           `${perKeepAlive.toFixed(2)} commands counting those the scripts run (${Object.entries(used.by)
             .map(([k, v]) => `${k} ${fmt.int(v)}`)
             .join(', ')})`,

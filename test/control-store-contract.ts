@@ -152,5 +152,18 @@ export function controlStoreContract(name: string, open: () => Promise<{ a: Cont
       await b.clearRequests();
       assert.deepEqual(await a.listRequests({ limit: 10 }), []);
     });
+
+    test('journal: appends made at once (one burst of answers) keep their order and the bound', async () => {
+      await a.clearRequests();
+      // Not awaited one by one: a store may write them together (one script call per turn on Redis).
+      await Promise.all(Array.from({ length: 1_500 }, (_, i) => a.appendRequest(entry({ path: `/q${i}` }), 1_200)));
+      const kept = await b.listRequests({ limit: 2_000 });
+      assert.ok(kept.length >= 1_200 && kept.length <= 1_500, `kept ${kept.length}`);
+      assert.deepEqual(
+        kept.slice(0, 1_200).map((e) => e.path),
+        Array.from({ length: 1_200 }, (_, i) => `/q${1_499 - i}`),
+      );
+      await a.clearRequests();
+    });
   });
 }

@@ -14,6 +14,9 @@ import type { ThrottleResult, ThrottleStore } from './throttle-store.js';
 
 type Client = Redis | Cluster;
 
+/** Journal entries written by one script call at most. */
+const JOURNAL_BATCH = 1_000;
+
 /**
  * Fault rules, throttle counters and the request journal in Redis (or a Redis Cluster), shared
  * by every instance. One Lua script per operation (src/store/redis-control/, each with its KEYS,
@@ -132,7 +135,7 @@ export class RedisControlStore implements FaultStore, ThrottleStore, JournalStor
 
   /**
    * Appends arriving in one turn of the event loop (the responses of a burst of keepAlives) go
-   * to Redis as one pipeline: one round trip for all of them, not one more per request beside
+   * to Redis as one script call: one command for all of them, not one more per request beside
    * the keepAlive's own (docs/benchmarks.md). Each resolves once its entry is written.
    */
   appendRequest(entry: JournalEntry, keep: number): Promise<void> {
@@ -143,26 +146,23 @@ export class RedisControlStore implements FaultStore, ThrottleStore, JournalStor
   }
 
   private flushJournal(): void {
-    const batch = this.journalQueue;
+    const queue = this.journalQueue;
     this.journalQueue = [];
-    const fail = (err: unknown) => {
-      for (const b of batch) b.reject(unavailable(err));
-    };
-    try {
-      const pipeline = this.redis.pipeline() as unknown as Record<string, (...a: (string | number)[]) => unknown> & {
-        exec(): Promise<[Error | null, unknown][] | null>;
-      };
-      for (const b of batch) pipeline.ckJournalAppend?.(this.k.journal, b.entry, b.keep);
-      pipeline.exec().then((results) => {
-        if (!results) return fail(new Error('the journal pipeline was not run'));
-        batch.forEach((b, i) => {
-          const err = results[i]?.[0];
-          if (err) b.reject(unavailable(err));
-          else b.resolve();
-        });
-      }, fail);
-    } catch (err) {
-      fail(err);
+    // One call per JOURNAL_BATCH entries that keep the same number (Lua's unpack has a limit).
+    for (let at = 0; at < queue.length; ) {
+      const keep = queue[at]?.keep ?? 0;
+      let end = at + 1;
+      while (end < queue.length && end - at < JOURNAL_BATCH && queue[end]?.keep === keep) end++;
+      const batch = queue.slice(at, end);
+      at = end;
+      this.run('ckJournalAppend', this.k.journal, keep, ...batch.map((b) => b.entry)).then(
+        () => {
+          for (const b of batch) b.resolve();
+        },
+        (err: unknown) => {
+          for (const b of batch) b.reject(err);
+        },
+      );
     }
   }
 

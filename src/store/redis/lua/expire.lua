@@ -1,6 +1,7 @@
 --[[
   expire: ends up to `limit` of this shard's calls whose deadline <= now, oldest first, each at
-  its own deadline; queues their `ended` facts. The shard's sweep is claimed by one instance at
+  its own deadline; queues their `ended` facts. A call whose check time in `deadlines` came but
+  whose deadline was moved on since (keepalive.lua) is only put back at its deadline. The shard's sweep is claimed by one instance at
   a time: while one drains a backlog, the others skip the shard.
   KEYS[1] <shard>:meta
   ARGV[5] now  ARGV[6] limit  ARGV[7..9] keepAlive result (code, subcode, message)
@@ -11,11 +12,14 @@ local sweeper = key('sweeper')
 local holder = redis.call('GET', sweeper)
 if holder and holder ~= ARGV[13] then return -1 end
 local limit = tonumber(ARGV[6])
+local now = tonumber(ARGV[5])
 local ids = redis.call('ZRANGEBYSCORE', key('deadlines'), '-inf', ARGV[5], 'LIMIT', 0, limit)
 local out = {}
 for _, id in ipairs(ids) do
   local c = readCall(id)
-  if c then
+  if c and isLive(c, now) then
+    redis.call('ZADD', key('deadlines'), c.deadline, id)
+  elseif c and c.deadline ~= '' then
     local at = tonumber(c.deadline)
     if c.state == 'incoming' then endCall(c, at, ARGV[10], ARGV[11], ARGV[12])
     else endCall(c, at, ARGV[7], ARGV[8], ARGV[9]) end
