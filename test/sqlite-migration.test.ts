@@ -416,3 +416,29 @@ test("an ended call's fact keeps the call's resource after the call is purged, a
     dir.remove();
   }
 });
+
+// Version 7 writes one index fewer per fact (outbox_pending_by_call is gone): a call's pending
+// entries are found through outbox_by_call, never by reading every pending entry.
+test("a call's pending outbox entries are found through its own index, on a migrated store too", async () => {
+  const dir = tempDir();
+  try {
+    writeV6Store(dir.path);
+    await new SqliteCallStore({ dataDir: dir.path }).close();
+    const db = new Database(join(dir.path, 'callkeeper.db'), { readonly: true });
+    try {
+      const plan = (sql: string) =>
+        (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all('c1') as { detail: string }[]).map((r) => r.detail).join('; ');
+      for (const sql of [
+        `SELECT 1 FROM outbox WHERE call_id = ? AND status = 'pending' LIMIT 1`,
+        `SELECT count(*) FROM outbox WHERE call_id = ? AND status = 'pending'`,
+        `SELECT min(seq) FROM outbox WHERE call_id = ? AND status = 'pending'`,
+      ])
+        assert.match(plan(sql), /SEARCH outbox USING (COVERING )?INDEX outbox_by_call \(call_id=\?\)/, sql);
+      assert.equal(db.prepare(`SELECT count(*) FROM sqlite_master WHERE name = 'outbox_pending_by_call'`).pluck().get(), 0);
+    } finally {
+      db.close();
+    }
+  } finally {
+    dir.remove();
+  }
+});

@@ -3,7 +3,8 @@
  * opened (MIGRATE_FROM_6); stores of any other version are refused with a clear message.
  *
  * 7: the call's resource JSON moved out of the hot row into call_resources, and an 'ended' fact
- * refers to its call's (final) resource there instead of copying it (outbox.resource_rid).
+ * refers to its call's (final) resource there instead of copying it (outbox.resource_rid; its
+ * snapshot then holds only what the row's columns do not: direction and state).
  */
 export const SCHEMA_VERSION = 7;
 
@@ -71,11 +72,12 @@ CREATE TABLE IF NOT EXISTS outbox (
   resource_rid INTEGER
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox(next_attempt_at) WHERE status = 'pending' AND next_attempt_at IS NOT NULL;
-CREATE INDEX IF NOT EXISTS outbox_pending_by_call ON outbox(call_id, seq) WHERE status = 'pending';
+-- A call's pending entries are found through outbox_by_call (a call has a handful of entries):
+-- one index fewer to write per fact. Version 6 had this one.
+DROP INDEX IF EXISTS outbox_pending_by_call;
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(seq) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS outbox_finished ON outbox(created_at) WHERE status != 'pending';
 CREATE INDEX IF NOT EXISTS outbox_by_call ON outbox(call_id, seq);
-CREATE INDEX IF NOT EXISTS outbox_by_resource ON outbox(resource_rid) WHERE resource_rid IS NOT NULL;
 CREATE TABLE IF NOT EXISTS delivery_attempts (
   seq INTEGER NOT NULL,
   attempt INTEGER NOT NULL,
