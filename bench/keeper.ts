@@ -1,41 +1,39 @@
 /**
  * The keeper at 100,000 calls: CPU, memory and how evenly the sends are spread.
  *
- *   node --import tsx bench/keeper.ts [--calls 100000] [--virtual-minutes 30] [--real-seconds 60]
+ *   node --import tsx bench/keeper.ts [--calls 100000] [--virtual-minutes 30] [--real-seconds 120] [--warmup-seconds 20]
  *
  * The keepAlives go over real HTTP to a minimal responder (200, empty body) in a child process,
- * and each phase runs in a process of its own, so CPU time and RSS are the keeper's alone
- * (scheduling, undici, events; plus Node and tsx themselves).
+ * and each phase runs in a process of its own (bench/keeper-phase.mjs), so CPU time and RSS are
+ * the keeper's alone: scheduling, undici, events, and Node itself. The phases run the built
+ * keeper (dist/, on plain Node, no tsx), as a bot runs it in production; `npm run bench` builds it.
  *   1. Virtual time (ManualClock): `--virtual-minutes` of keepAlives for every call, stepped a
  *      second at a time. Gives the spread (busiest second vs mean) and the CPU cost per keepAlive.
- *   2. Real time (the wall clock): the same number of calls for `--real-seconds`, after 30 s
- *      of warm-up. Gives CPU % and RSS as a bot would see them.
+ *   2. Real time (the wall clock): the same number of calls for `--real-seconds`, after
+ *      `--warmup-seconds` of warm-up. Gives CPU % and RSS as a bot would see them; the CPU of
+ *      each 10 s window is reported beside the whole run's, to show how steady the figure is.
  * Prints a markdown table; writes bench/results/keeper.json (read by the main bench).
+ * BENCH_CPU_PROF=<dir> makes each phase write a V8 CPU profile there.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Agent } from 'undici';
-import { ManualClock, ScaledClock } from '../src/clock/clock.js';
-import { KeepAlive } from '../src/keeper/keep-alive.js';
 
 const { values } = parseArgs({
   options: {
     calls: { type: 'string', default: '100000' },
     'virtual-minutes': { type: 'string', default: '30' },
-    'real-seconds': { type: 'string', default: '60' },
-    /** Internal: run one phase against the responder at `url` and print its result as JSON. */
-    phase: { type: 'string' },
-    url: { type: 'string' },
+    'real-seconds': { type: 'string', default: '120' },
+    'warmup-seconds': { type: 'string', default: '20' },
   },
 });
 const CALLS = Number(values.calls);
 const VIRTUAL_MS = Number(values['virtual-minutes']) * 60_000;
 const REAL_MS = Number(values['real-seconds']) * 1000;
-const WARMUP_MS = 30_000;
-const INTERVAL = 15 * 60_000;
+const WARMUP_MS = Number(values['warmup-seconds']) * 1000;
 const MB = 2 ** 20;
 
 const RESPONDER = `
@@ -54,131 +52,59 @@ async function startResponder(): Promise<{ url: string; proc: ChildProcess }> {
   return { url: `http://127.0.0.1:${chunk.toString().trim()}`, proc };
 }
 
-function callIds(n: number): string[] {
-  // Graph call ids are GUIDs; the responder does not care which.
-  return Array.from({ length: n }, (_, i) => `${i.toString(16).padStart(8, '0')}-1111-4222-8333-444455556666`);
-}
-
 interface Spread {
   max: number;
   mean: number;
 }
 
-function spread(times: Float64Array, count: number, from: number, to: number): Spread {
-  const bins = new Uint32Array(Math.ceil((to - from) / 1000));
-  let total = 0;
-  for (let i = 0; i < count; i++) {
-    const b = Math.floor(((times[i] as number) - from) / 1000);
-    if (b >= 0 && b < bins.length) {
-      bins[b] = (bins[b] ?? 0) + 1;
-      total += 1;
-    }
-  }
-  let max = 0;
-  for (const n of bins) if (n > max) max = n;
-  return { max, mean: total / bins.length };
+/** What bench/keeper-phase.mjs reports for the virtual run. */
+interface VirtualResult {
+  sends: number;
+  failed: number;
+  spread: Spread;
+  cpuMs: number;
+  wallMs: number;
+  cpuPerSendUs: number;
+  projectedCpuPercent: number;
+  trackMs: number;
+  heapPerCallBytes: number;
+  peakRssMB: number;
 }
 
-function recorder(keeper: KeepAlive, capacity: number) {
-  const times = new Float64Array(capacity);
-  const r = { times, count: 0, failed: 0 };
-  keeper.on('sent', (e) => {
-    if (r.count < capacity) times[r.count] = e.sentAt;
-    r.count += 1;
-  });
-  keeper.on('attemptFailed', () => {
-    r.failed += 1;
-  });
-  return r;
+interface Memory {
+  rssMB: number;
+  heapUsedMB: number;
+  heapTotalMB: number;
+  externalMB: number;
 }
 
-/** Phase 1: virtual time. */
-async function virtualRun(url: string) {
-  const clock = new ManualClock();
-  const dispatcher = new Agent({ connections: 64 });
-  const keeper = new KeepAlive({ baseUrl: `${url}/v1.0`, getToken: async () => 'bench-token', clock, dispatcher });
-  const rec = recorder(keeper, Math.ceil(CALLS * (VIRTUAL_MS / INTERVAL + 1)));
-  const ids = callIds(CALLS);
-  const heapBefore = process.memoryUsage().heapUsed;
-  const trackStart = performance.now();
-  for (const id of ids) keeper.track(id);
-  const trackMs = performance.now() - trackStart;
-  const heapPerCall = (process.memoryUsage().heapUsed - heapBefore) / CALLS;
-  const t0 = clock.now();
-  const cpu = process.cpuUsage();
-  const wall = performance.now();
-  let peakRss = 0;
-  // Time stands still while a step's sends complete, so each keeps the time it was due at.
-  for (let t = 0; t < VIRTUAL_MS; t += 1000) {
-    clock.advance(1000);
-    await keeper.whenIdle();
-    if (t % 60_000 === 0) peakRss = Math.max(peakRss, process.memoryUsage().rss);
-  }
-  const used = process.cpuUsage(cpu);
-  const wallMs = performance.now() - wall;
-  await keeper.close();
-  await dispatcher.close();
-  const cpuMs = (used.user + used.system) / 1000;
-  return {
-    sends: rec.count,
-    failed: rec.failed,
-    spread: spread(rec.times, Math.min(rec.count, rec.times.length), t0, t0 + VIRTUAL_MS),
-    cpuMs,
-    wallMs,
-    cpuPerSendUs: (cpuMs * 1000) / Math.max(1, rec.count),
-    // The same work at real time is spread over the virtual span it covered.
-    projectedCpuPercent: (cpuMs / VIRTUAL_MS) * 100,
-    trackMs,
-    heapPerCallBytes: heapPerCall,
-    peakRssMB: peakRss / MB,
-  };
+/** What bench/keeper-phase.mjs reports for the real-time run. */
+interface RealResult {
+  sends: number;
+  failed: number;
+  spread: Spread;
+  cpuPercent: number;
+  cpuPerSendUs: number;
+  windows: { cpuPercent: number; sends: number }[];
+  windowCpuPercent: { min: number; median: number; max: number };
+  rssMB: number;
+  baselineRssMB: number;
+  memory: { baseline: Memory; tracked: Memory; end: Memory };
+  heapMB: number;
+  loopLagMs: number;
 }
 
-/** Phase 2: real time. */
-async function realRun(url: string) {
-  const baselineRss = process.memoryUsage().rss;
-  const clock = new ScaledClock(1);
-  const keeper = new KeepAlive({ baseUrl: `${url}/v1.0`, getToken: async () => 'bench-token', clock });
-  const rec = recorder(keeper, CALLS);
-  for (const id of callIds(CALLS)) keeper.track(id);
-  // Let the JIT and the garbage collector settle after tracking 100,000 calls, then measure.
-  await new Promise((r) => setTimeout(r, WARMUP_MS));
-  const counted = rec.count;
-  const t0 = clock.now();
-  const cpu = process.cpuUsage();
-  const wall = performance.now();
-  let peakRss = process.memoryUsage().rss;
-  const sampler = setInterval(() => {
-    peakRss = Math.max(peakRss, process.memoryUsage().rss);
-  }, 1000);
-  await new Promise((r) => setTimeout(r, REAL_MS));
-  clearInterval(sampler);
-  const used = process.cpuUsage(cpu);
-  const wallMs = performance.now() - wall;
-  const lagProbe = performance.now();
-  await new Promise((r) => setImmediate(r));
-  const loopLagMs = performance.now() - lagProbe;
-  await keeper.close();
-  const cpuMs = (used.user + used.system) / 1000;
-  return {
-    sends: rec.count - counted,
-    failed: rec.failed,
-    spread: spread(rec.times, Math.min(rec.count, rec.times.length), t0, t0 + wallMs),
-    cpuPercent: (cpuMs / wallMs) * 100,
-    rssMB: peakRss / MB,
-    baselineRssMB: baselineRss / MB,
-    heapMB: process.memoryUsage().heapUsed / MB,
-    loopLagMs,
-  };
+/** BENCH_CPU_PROF=<dir>: each phase writes a V8 CPU profile there (bench/profile-summary.ts reads it). */
+function profileFlags(): string[] {
+  const dir = process.env.BENCH_CPU_PROF;
+  return dir ? ['--cpu-prof', '--cpu-prof-dir', dir] : [];
 }
 
-type VirtualResult = Awaited<ReturnType<typeof virtualRun>>;
-type RealResult = Awaited<ReturnType<typeof realRun>>;
-
-/** Runs one phase in a fresh process: this script again, with --phase. */
+/** Runs one phase in a fresh process: bench/keeper-phase.mjs on plain Node, the built keeper in dist/. */
 async function phase<T>(name: 'virtual' | 'real', url: string): Promise<T> {
-  const args = ['--import', 'tsx', new URL(import.meta.url).pathname, '--phase', name, '--url', url];
-  args.push('--calls', String(CALLS), '--virtual-minutes', String(VIRTUAL_MS / 60_000), '--real-seconds', String(REAL_MS / 1000));
+  const args = [...profileFlags(), fileURLToPath(new URL('./keeper-phase.mjs', import.meta.url)), '--phase', name, '--url', url];
+  args.push('--calls', String(CALLS), '--virtual-minutes', String(VIRTUAL_MS / 60_000));
+  args.push('--real-seconds', String(REAL_MS / 1000), '--warmup-seconds', String(WARMUP_MS / 1000));
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   proc.stdout?.on('data', (c: Buffer) => {
@@ -202,14 +128,17 @@ async function main(): Promise<void> {
     const realRatio = r.spread.mean > 0 ? r.spread.max / r.spread.mean : 0;
     const ok = r.cpuPercent <= 2 && r.rssMB <= 150 && ratio <= 2 && v.failed === 0 && r.failed === 0;
     const rows: [string, string][] = [
-      ['CPU, real time (keeper + HTTP client)', `${r.cpuPercent.toFixed(2)}% of a core`],
+      [
+        'CPU, real time (keeper + HTTP client)',
+        `${r.cpuPercent.toFixed(2)}% of a core over ${REAL_MS / 1000} s (${r.cpuPerSendUs.toFixed(0)} µs per keepAlive); 10 s windows: min ${r.windowCpuPercent.min.toFixed(2)}%, median ${r.windowCpuPercent.median.toFixed(2)}%, max ${r.windowCpuPercent.max.toFixed(2)}%`,
+      ],
       [
         'CPU, projected from the virtual run',
         `${v.projectedCpuPercent.toFixed(2)}% of a core (${v.cpuPerSendUs.toFixed(0)} µs per keepAlive)`,
       ],
       [
         'RSS, peak',
-        `${r.rssMB.toFixed(0)} MB real-time run (${r.baselineRssMB.toFixed(0)} MB before tracking), ${v.peakRssMB.toFixed(0)} MB in the compressed virtual run`,
+        `${r.rssMB.toFixed(0)} MB real-time run (${r.baselineRssMB.toFixed(0)} MB before tracking; at the end heap ${r.memory.end.heapUsedMB.toFixed(0)} MB used of ${r.memory.end.heapTotalMB.toFixed(0)} MB), ${v.peakRssMB.toFixed(0)} MB in the compressed virtual run`,
       ],
       ['heap per tracked call', `${v.heapPerCallBytes.toFixed(0)} bytes`],
       ['track() 100,000 calls', `${v.trackMs.toFixed(0)} ms`],
@@ -229,7 +158,7 @@ async function main(): Promise<void> {
         measured,
         target: '<= 2% of a core, <= 150 MB, max/mean per-second sends <= 2',
         verdict: ok ? 'met' : 'missed',
-        note: `HTTP to a bare responder in another process; ${VIRTUAL_MS / 60_000} virtual minutes, then ${REAL_MS / 1000} s of real time, each in a fresh process; RSS includes Node and tsx (about 70 MB before the keeper)`,
+        note: `HTTP to a bare responder in another process; ${VIRTUAL_MS / 60_000} virtual minutes, then ${REAL_MS / 1000} s of real time after ${WARMUP_MS / 1000} s of warm-up, each in a fresh process running the built keeper (dist/) on plain Node, as in production (no tsx); RSS includes Node itself (${r.baselineRssMB.toFixed(0)} MB before tracking)`,
       },
       calls: CALLS,
       virtual: v,
@@ -242,6 +171,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (values.phase === 'virtual' && values.url) process.stdout.write(`${JSON.stringify(await virtualRun(values.url))}\n`);
-else if (values.phase === 'real' && values.url) process.stdout.write(`${JSON.stringify(await realRun(values.url))}\n`);
-else await main();
+await main();

@@ -8,9 +8,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { Agent, request } from 'undici';
 import { DEFAULT_APP } from '../src/auth/apps.js';
-import { ManualClock } from '../src/clock/clock.js';
+import { ManualClock, type Timer } from '../src/clock/clock.js';
 import { clientCredentials } from '../src/keeper/client-credentials.js';
 import type { KeepAlive } from '../src/keeper/keep-alive.js';
 import type { TokenCredentialLike } from '../src/keeper/token-source.js';
@@ -26,8 +27,38 @@ export const CALL_BODY = {
 export const MINUTE = 60_000;
 export const HOUR = 60 * MINUTE;
 
+/**
+ * A ManualClock that can say when its next timer is due, so the rig can skip the steps in which
+ * nothing would happen (most of them, in a test with a handful of calls).
+ */
+export class SteppingClock extends ManualClock {
+  private readonly live = new Set<{ at: number }>();
+
+  override setTimer(at: number, fn: () => void): Timer {
+    const entry = { at };
+    this.live.add(entry);
+    const timer = super.setTimer(at, () => {
+      this.live.delete(entry);
+      fn();
+    });
+    return {
+      cancel: () => {
+        this.live.delete(entry);
+        timer.cancel();
+      },
+    };
+  }
+
+  /** When the earliest pending timer is due (+Infinity when none is). */
+  nextTimerAt(): number {
+    let next = Number.POSITIVE_INFINITY;
+    for (const e of this.live) if (e.at < next) next = e.at;
+    return next;
+  }
+}
+
 export interface Rig {
-  clock: ManualClock;
+  clock: SteppingClock;
   ck: Callkeeper;
   /** http://127.0.0.1:PORT: the token authority and the control API. */
   base: string;
@@ -39,7 +70,11 @@ export interface Rig {
   token(): Promise<string>;
   /** Creates calls in-process (as POST /communications/calls does); returns their ids. */
   createCalls(n: number): Promise<string[]>;
-  /** Advances virtual time by `totalMs` in `stepMs` steps, letting keeper and server settle after each. */
+  /**
+   * Advances virtual time by `totalMs` in `stepMs` steps, letting keeper and server settle after
+   * each. Steps in which no timer falls due are skipped (they would change nothing): the clock
+   * jumps to the end of the step in which the next timer falls, as stepping would have reached it.
+   */
   run(keeper: KeepAlive, totalMs: number, stepMs?: number): Promise<void>;
   close(): Promise<void>;
 }
@@ -67,7 +102,7 @@ async function notificationSink(): Promise<{ url: string; close(): Promise<void>
 }
 
 export async function startRig(): Promise<Rig> {
-  const clock = new ManualClock();
+  const clock = new SteppingClock();
   const ck = await createCallkeeper({ dataDir: undefined, clock, logger: false });
   const base = await ck.listen('127.0.0.1', 0);
   // The keeper does not read notifications, and at 10,000 calls delivering them costs the
@@ -106,8 +141,15 @@ export async function startRig(): Promise<Rig> {
       return ids;
     },
     async run(keeper, totalMs, stepMs = 1000) {
-      for (let t = 0; t < totalMs; t += stepMs) {
-        clock.advance(Math.min(stepMs, totalMs - t));
+      const start = clock.now();
+      const end = start + totalMs;
+      while (clock.now() < end) {
+        const now = clock.now();
+        // The step boundary (start + k steps) at or after the next timer, but at least one step on.
+        // The first step is always taken: work queued before run() (a track()) is not a timer yet.
+        const next = now === start ? now : clock.nextTimerAt();
+        const k = Math.max(Math.floor((now - start) / stepMs) + 1, Math.ceil((next - start) / stepMs));
+        clock.advance(Math.min(end, start + k * stepMs) - now);
         await keeper.whenIdle();
         await ck.scheduler.idle();
       }
@@ -229,6 +271,51 @@ export class FaultProxy {
     res.writeHead(up.statusCode, out);
     res.end(text);
   }
+}
+
+/**
+ * Runs a long test's body in a worker thread (with tsx's loader registered there too) and
+ * resolves with what it returns. node:test tracks every async resource of the thread its tests
+ * run in (an async hook), which costs a keeper run with thousands of HTTP round trips about a
+ * fifth of its CPU; a worker has no such hook. The body runs `workerTask`'s handler in `file`
+ * (the test file itself, `import.meta.url`); a failed assertion there fails the test here.
+ */
+export function inWorker<T>(file: string, task: string, data: unknown = null): Promise<T> {
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const boot = `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(file)}); })`;
+  const worker = new Worker(boot, { eval: true, workerData: { task, data } });
+  return new Promise((resolve, reject) => {
+    worker.once('message', (m: { ok: true; value: T } | { ok: false; message: string; stack: string }) => {
+      if (m.ok) resolve(m.value);
+      else reject(Object.assign(new Error(m.message), { stack: m.stack }));
+    });
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`worker ${task} exited (${code}) without a report`)));
+  });
+}
+
+/**
+ * In a worker started by `inWorker`: runs the named handler and posts its result (or its
+ * error) back. Returns true there, so the file registers no tests in the worker.
+ */
+export function workerTask(handlers: Record<string, (data: never) => Promise<unknown>>): boolean {
+  if (isMainThread || !parentPort) return false;
+  const port = parentPort;
+  const { task, data } = workerData as { task: string; data: never };
+  const handler = handlers[task];
+  if (!handler) throw new Error(`no worker task ${task}`);
+  handler(data).then(
+    (value) => {
+      port.postMessage({ ok: true, value });
+      port.close();
+    },
+    (err: unknown) => {
+      const e = err instanceof Error ? err : new Error(String(err));
+      port.postMessage({ ok: false, message: e.message, stack: e.stack ?? e.message });
+      port.close();
+    },
+  );
+  return true;
 }
 
 /** Requests per window of `windowMs` over [from, to): the busiest window, when it began, and the mean. */

@@ -5,7 +5,7 @@
  * close() and on join, takeover of a lapsed lease with fencing, and untrack and ends cluster-wide.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { Cluster, Redis } from 'ioredis';
 import { KeepAlive } from '../src/keeper/keep-alive.js';
 import type { EndedEvent } from '../src/keeper/keep-alive-events.js';
@@ -16,23 +16,25 @@ import { END_LUA } from '../src/keeper/shared/scripts/end.lua.js';
 import { RECORD_LUA } from '../src/keeper/shared/scripts/record.lua.js';
 import { SYNC_LUA } from '../src/keeper/shared/scripts/sync.lua.js';
 import { TRACK_LUA } from '../src/keeper/shared/scripts/track.lua.js';
-import { FaultProxy, MINUTE, type Rig, startRig } from './keeper-harness.test.js';
+import { FaultProxy, inWorker, MINUTE, type Rig, startRig, workerTask } from './keeper-harness.test.js';
 import { type RedisServer, startRedis, startRedisCluster } from './redis-server.js';
 
 const INTERVAL = 15 * MINUTE;
 const TTL = 60_000;
 
+// Each test runs in a worker thread of its own (keeper-harness.test.ts, inWorker), with its own
+// server, clock and redis-server, all of them at once: they share nothing.
 let rig: Rig;
 let redis: RedisServer;
 const clients: Redis[] = [];
-before(async () => {
+async function setUp(): Promise<void> {
   rig = await startRig();
   redis = await startRedis();
-});
+}
 // Replicas a test did not get to close (it failed half-way) are closed here, so a failure is
-// reported instead of open proxies keeping the file's process alive forever.
+// reported instead of open proxies keeping the worker alive forever.
 const replicas: Replica[] = [];
-after(async () => {
+async function tearDown(): Promise<void> {
   const bounded = (p: Promise<unknown>) =>
     Promise.race([p.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
   for (const r of replicas) {
@@ -42,7 +44,13 @@ after(async () => {
   for (const c of clients) c.disconnect();
   await rig.close();
   await redis.stop();
-});
+}
+
+/** The tests, registered by title; each runs in a worker (see the bottom of this file). */
+const specs: [string, () => Promise<void>][] = [];
+function spec(title: string, fn: () => Promise<void>): void {
+  specs.push([title, fn]);
+}
 
 function client(): Redis {
   const c = new Redis(redis.url, { maxRetriesPerRequest: 1 });
@@ -50,7 +58,7 @@ function client(): Redis {
   return c;
 }
 
-test('scripts: two handles race for a bucket; the loser is fenced out of record and end once the lease moves', async () => {
+spec('scripts: two handles race for a bucket; the loser is fenced out of record and end once the lease moves', async () => {
   const a = client();
   const b = client();
   const k = new SharedKeys('contract');
@@ -183,78 +191,81 @@ function assertSpread(replicas: Replica[], total: number) {
   );
 }
 
-test('three replicas: tracked on one, each call sent by exactly one at one interval, spread within 20%; close() hands over at once; a join rebalances', async () => {
-  const ns = 'fleet-a';
-  const reps = [await replica('A', ns), await replica('B', ns), await replica('C', ns)];
-  const ids = await rig.createCalls(1200);
-  const hooks: string[] = [];
-  await run(reps, 10_000, 5000); // all three are in the live set
-  for (const id of ids) reps[0]?.k.track(id, { onEnded: () => void hooks.push(id) });
-  // The replicas joined seconds apart: a bucket may still move once while the fleet forms.
-  const settled = rig.clock.now() + INTERVAL;
-  await run(reps, 40 * MINUTE);
-  assertSpread(reps, 1200);
-  const [a, b, c] = reps as [Replica, Replica, Replica];
-  let sends = sendsByCall(reps);
-  for (const id of ids) {
-    const list = sends.get(id) ?? [];
-    assert.ok(list.length >= 2, `${id}: ${list.length} sends`);
-    assert.equal(new Set(list.filter((x) => x[0] >= settled).map((x) => x[1])).size, 1, `${id}: one sender`);
-  }
-
-  // B leaves gracefully: A and C hold all its calls before any virtual time passes.
-  const before = rig.clock.now();
-  await b.k.close();
-  await until([a, c], () => a.k.size + c.k.size === 1200, 'A and C to hold every call');
-  assert.equal(rig.clock.now(), before);
-  assertSpread([a, c], 1200);
-
-  // D joins: the calls spread over A, C and D.
-  const d = await replica('D', ns);
-  await run([a, c, d], 5 * MINUTE);
-  assertSpread([a, c, d], 1200);
-  await run([a, c, d], 30 * MINUTE);
-
-  // No call went 15 minutes plus a tick without a keepAlive, and none got two within one interval.
-  sends = sendsByCall([...reps, d]);
-  for (const id of ids) {
-    const times = (sends.get(id) ?? []).map((x) => x[0]);
-    // The first keepAlive after track() may come early (when the call's slot is later than one
-    // interval after it was tracked); from then on, one per interval, whoever holds the call.
-    for (let i = 2; i < times.length; i++) {
-      const gap = (times[i] as number) - (times[i - 1] as number);
-      assert.ok(gap >= INTERVAL - 1000 && gap <= INTERVAL + 1000, `${id}: gap ${gap} ms: ${JSON.stringify(sends.get(id))}`);
+spec(
+  'three replicas: tracked on one, each call sent by exactly one at one interval, spread within 20%; close() hands over at once; a join rebalances',
+  async () => {
+    const ns = 'fleet-a';
+    const reps = [await replica('A', ns), await replica('B', ns), await replica('C', ns)];
+    const ids = await rig.createCalls(1200);
+    const hooks: string[] = [];
+    await run(reps, 10_000, 5000); // all three are in the live set
+    for (const id of ids) reps[0]?.k.track(id, { onEnded: () => void hooks.push(id) });
+    // The replicas joined seconds apart: a bucket may still move once while the fleet forms.
+    const settled = rig.clock.now() + INTERVAL;
+    await run(reps, 40 * MINUTE);
+    assertSpread(reps, 1200);
+    const [a, b, c] = reps as [Replica, Replica, Replica];
+    let sends = sendsByCall(reps);
+    for (const id of ids) {
+      const list = sends.get(id) ?? [];
+      assert.ok(list.length >= 2, `${id}: ${list.length} sends`);
+      assert.equal(new Set(list.filter((x) => x[0] >= settled).map((x) => x[1])).size, 1, `${id}: one sender`);
     }
-    assert.equal((await rig.ck.store.get(id))?.state, 'established');
-  }
 
-  // An end is cluster-wide: every live replica hears it, onEnded runs once, where it was tracked (A).
-  const victim = ids[5] as string;
-  await (await fetch(`${rig.base}/_callkeeper/calls/${victim}/expire`, { method: 'POST' })).arrayBuffer();
-  await run([a, c, d], INTERVAL + 10_000);
-  await until([a, c, d], () => [a, c, d].every((r) => r.ended.some((e) => e.callId === victim)), 'every replica to hear the end');
-  assert.deepEqual(hooks, [victim]);
-  assert.ok([a, c, d].every((r) => !r.k.has(victim)));
-  const all = await c.k.calls();
-  assert.equal(all.length, 1199);
-  assert.ok(all.every((s) => s.trackedBy === 'A' && ['A', 'C', 'D'].includes(s.leaseHolder ?? '')));
+    // B leaves gracefully: A and C hold all its calls before any virtual time passes.
+    const before = rig.clock.now();
+    await b.k.close();
+    await until([a, c], () => a.k.size + c.k.size === 1200, 'A and C to hold every call');
+    assert.equal(rig.clock.now(), before);
+    assertSpread([a, c], 1200);
 
-  // untrack on D of a call D may not hold: nobody sends for it any more.
-  const dropped = ids[6] as string;
-  d.k.untrack(dropped);
-  const at = rig.clock.now();
-  await run([a, c, d], INTERVAL + 10_000);
-  sends = sendsByCall([...reps, d]);
-  assert.ok(
-    (sends.get(dropped) ?? []).every((x) => x[0] <= at),
-    'no keepAlive after untrack',
-  );
+    // D joins: the calls spread over A, C and D.
+    const d = await replica('D', ns);
+    await run([a, c, d], 5 * MINUTE);
+    assertSpread([a, c, d], 1200);
+    await run([a, c, d], 30 * MINUTE);
 
-  for (const r of [a, c, d]) await r.k.close();
-  for (const r of [...reps, d]) await r.proxy.close();
-});
+    // No call went 15 minutes plus a tick without a keepAlive, and none got two within one interval.
+    sends = sendsByCall([...reps, d]);
+    for (const id of ids) {
+      const times = (sends.get(id) ?? []).map((x) => x[0]);
+      // The first keepAlive after track() may come early (when the call's slot is later than one
+      // interval after it was tracked); from then on, one per interval, whoever holds the call.
+      for (let i = 2; i < times.length; i++) {
+        const gap = (times[i] as number) - (times[i - 1] as number);
+        assert.ok(gap >= INTERVAL - 1000 && gap <= INTERVAL + 1000, `${id}: gap ${gap} ms: ${JSON.stringify(sends.get(id))}`);
+      }
+      assert.equal((await rig.ck.store.get(id))?.state, 'established');
+    }
 
-test('a replica that cannot renew stops sending before its lease lapses; the others take its calls over in time (fenced)', async () => {
+    // An end is cluster-wide: every live replica hears it, onEnded runs once, where it was tracked (A).
+    const victim = ids[5] as string;
+    await (await fetch(`${rig.base}/_callkeeper/calls/${victim}/expire`, { method: 'POST' })).arrayBuffer();
+    await run([a, c, d], INTERVAL + 10_000);
+    await until([a, c, d], () => [a, c, d].every((r) => r.ended.some((e) => e.callId === victim)), 'every replica to hear the end');
+    assert.deepEqual(hooks, [victim]);
+    assert.ok([a, c, d].every((r) => !r.k.has(victim)));
+    const all = await c.k.calls();
+    assert.equal(all.length, 1199);
+    assert.ok(all.every((s) => s.trackedBy === 'A' && ['A', 'C', 'D'].includes(s.leaseHolder ?? '')));
+
+    // untrack on D of a call D may not hold: nobody sends for it any more.
+    const dropped = ids[6] as string;
+    d.k.untrack(dropped);
+    const at = rig.clock.now();
+    await run([a, c, d], INTERVAL + 10_000);
+    sends = sendsByCall([...reps, d]);
+    assert.ok(
+      (sends.get(dropped) ?? []).every((x) => x[0] <= at),
+      'no keepAlive after untrack',
+    );
+
+    for (const r of [a, c, d]) await r.k.close();
+    for (const r of [...reps, d]) await r.proxy.close();
+  },
+);
+
+spec('a replica that cannot renew stops sending before its lease lapses; the others take its calls over in time (fenced)', async () => {
   const ns = 'fleet-b';
   const reps = [await replica('A', ns), await replica('B', ns), await replica('C', ns)];
   const [a, b, c] = reps as [Replica, Replica, Replica];
@@ -296,7 +307,7 @@ test('a replica that cannot renew stops sending before its lease lapses; the oth
   for (const r of reps) await r.proxy.close();
 });
 
-test('a lease too old to send on (no renewal for a while) holds the call back, and the call is sent once a sync renews it', async () => {
+spec('a lease too old to send on (no renewal for a while) holds the call back, and the call is sent once a sync renews it', async () => {
   // Redis answers nothing for 43 s (a pause, a failover) from the moment a sync starts: the
   // replica's view of its leases (renewed at that sync's previous one, 15 s or a step more
   // before) passes "leaseTtl minus the margin" (40 s after the pause began, or a little less),
@@ -386,55 +397,76 @@ test('a lease too old to send on (no renewal for a while) holds the call back, a
   await proxy.close();
 });
 
-test('on a 3-master Redis Cluster: two replicas share the calls (one sender each, spread within 20%), close() hands over with the last successes', async () => {
-  // Every key of a namespace carries one hash tag, so each script's keys live in one slot.
-  const cluster = await startRedisCluster(3);
-  const nodes = cluster.ports.map((port) => ({ host: '127.0.0.1', port }));
-  const clusterClients: Cluster[] = [];
-  const connect = () => {
-    const c = new Cluster(nodes, { redisOptions: { maxRetriesPerRequest: 1 } });
-    c.on('error', () => undefined);
-    clusterClients.push(c);
-    return c;
-  };
-  try {
-    const ns = 'on-cluster';
-    const reps = [await replica('A', ns, connect()), await replica('B', ns, connect())];
-    const [a, b] = reps as [Replica, Replica];
-    const ids = await rig.createCalls(300);
-    await run(reps, 10_000);
-    for (const id of ids) a.k.track(id);
-    const settled = rig.clock.now() + INTERVAL;
-    await run(reps, 40 * MINUTE);
-    assertSpread(reps, 300);
-    const sends = sendsByCall(reps);
-    for (const id of ids) {
-      const list = sends.get(id) ?? [];
-      assert.ok(list.length >= 2, `${id}: ${list.length} sends`);
-      assert.equal(new Set(list.filter((x) => x[0] >= settled).map((x) => x[1])).size, 1, `${id}: one sender`);
-    }
-    const before = await b.k.calls();
-    assert.equal(before.length, 300);
-    assert.ok(before.every((c) => c.trackedBy === 'A' && (c.leaseHolder === 'A' || c.leaseHolder === 'B')));
-    // A leaves: B holds everything at once, and sends each call one interval after A's last.
-    const at = rig.clock.now();
-    await a.k.close();
-    await until([b], () => b.k.size === 300, 'B to hold every call');
-    assert.equal(rig.clock.now(), at);
-    await run([b], 20 * MINUTE);
-    const after = sendsByCall(reps);
-    for (const id of ids) {
-      const list = after.get(id) ?? [];
-      for (let i = 1; i < list.length; i++) {
-        const gap = (list[i]?.[0] as number) - (list[i - 1]?.[0] as number);
-        if ((list[i - 1]?.[0] as number) >= settled) assert.ok(gap >= INTERVAL - 1000 && gap <= INTERVAL + 1000, `${id}: gap ${gap}`);
+spec(
+  'on a 3-master Redis Cluster: two replicas share the calls (one sender each, spread within 20%), close() hands over with the last successes',
+  async () => {
+    // Every key of a namespace carries one hash tag, so each script's keys live in one slot.
+    const cluster = await startRedisCluster(3);
+    const nodes = cluster.ports.map((port) => ({ host: '127.0.0.1', port }));
+    const clusterClients: Cluster[] = [];
+    const connect = () => {
+      const c = new Cluster(nodes, { redisOptions: { maxRetriesPerRequest: 1 } });
+      c.on('error', () => undefined);
+      clusterClients.push(c);
+      return c;
+    };
+    try {
+      const ns = 'on-cluster';
+      const reps = [await replica('A', ns, connect()), await replica('B', ns, connect())];
+      const [a, b] = reps as [Replica, Replica];
+      const ids = await rig.createCalls(300);
+      await run(reps, 10_000);
+      for (const id of ids) a.k.track(id);
+      const settled = rig.clock.now() + INTERVAL;
+      await run(reps, 40 * MINUTE);
+      assertSpread(reps, 300);
+      const sends = sendsByCall(reps);
+      for (const id of ids) {
+        const list = sends.get(id) ?? [];
+        assert.ok(list.length >= 2, `${id}: ${list.length} sends`);
+        assert.equal(new Set(list.filter((x) => x[0] >= settled).map((x) => x[1])).size, 1, `${id}: one sender`);
       }
-      assert.equal((await rig.ck.store.get(id))?.state, 'established');
+      const before = await b.k.calls();
+      assert.equal(before.length, 300);
+      assert.ok(before.every((c) => c.trackedBy === 'A' && (c.leaseHolder === 'A' || c.leaseHolder === 'B')));
+      // A leaves: B holds everything at once, and sends each call one interval after A's last.
+      const at = rig.clock.now();
+      await a.k.close();
+      await until([b], () => b.k.size === 300, 'B to hold every call');
+      assert.equal(rig.clock.now(), at);
+      await run([b], 20 * MINUTE);
+      const after = sendsByCall(reps);
+      for (const id of ids) {
+        const list = after.get(id) ?? [];
+        for (let i = 1; i < list.length; i++) {
+          const gap = (list[i]?.[0] as number) - (list[i - 1]?.[0] as number);
+          if ((list[i - 1]?.[0] as number) >= settled) assert.ok(gap >= INTERVAL - 1000 && gap <= INTERVAL + 1000, `${id}: gap ${gap}`);
+        }
+        assert.equal((await rig.ck.store.get(id))?.state, 'established');
+      }
+      await b.k.close();
+      for (const r of reps) await r.proxy.close();
+    } finally {
+      for (const c of clusterClients) c.disconnect();
+      await cluster.stop();
     }
-    await b.k.close();
-    for (const r of reps) await r.proxy.close();
-  } finally {
-    for (const c of clusterClients) c.disconnect();
-    await cluster.stop();
-  }
+  },
+);
+
+const inThisWorker = workerTask({
+  spec: async (i: number) => {
+    const [, fn] = specs[i] ?? [];
+    if (!fn) throw new Error(`no test ${i}`);
+    await setUp();
+    try {
+      await fn();
+    } finally {
+      await tearDown();
+    }
+  },
 });
+if (!inThisWorker) {
+  describe('shared keeping', { concurrency: true }, () => {
+    for (const [i, [title]] of specs.entries()) test(title, () => inWorker(import.meta.url, 'spec', i));
+  });
+}

@@ -82,7 +82,10 @@ async function soak(p: SoakPlan): Promise<SoakReport> {
     for (const id of ids) keeper.track(id);
     const wall = performance.now();
     const cpu = process.cpuUsage();
-    await rig.run(keeper, p.hours * HOUR, 1000);
+    // 10-second steps: the ManualClock fires the keeper's one-second ticks at their own moments
+    // inside each step, so every send's time (and its lateness against its slot) is exact; the
+    // answers are handled at the step's end, which the 30-minute cadence does not notice.
+    await rig.run(keeper, p.hours * HOUR, 10_000);
     const used = process.cpuUsage(cpu);
     const wallMs = performance.now() - wall;
     await keeper.close();
