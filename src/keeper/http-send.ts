@@ -64,7 +64,8 @@ export function undiciSend(dispatcher: Dispatcher, timeoutMs: number): HttpSend 
           return true;
         },
         onData(chunk) {
-          (chunks ??= []).push(chunk);
+          if (chunks) chunks.push(chunk);
+          else chunks = [chunk];
           return true;
         },
         onComplete() {
