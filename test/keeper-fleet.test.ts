@@ -8,28 +8,29 @@
  * a kill (from the proxies' records), and the calls spread within ±20% over the live replicas
  * (from the leases in Redis and from who sent in the last interval of each phase).
  *
- * Two forms. By default (about a minute): SCALE 120, --lease-ttl 6m, two steps (kill A while D
- * joins, kill B while E joins). CALLKEEPER_LONG_TESTS=1 runs the long form (about 3 minutes):
- * SCALE 60, --lease-ttl 3m, four steps (those two, then F joins, then C is killed).
+ * Two forms: by default two steps (kill A while D joins, kill B while E joins: about 2 minutes);
+ * CALLKEEPER_LONG_TESTS=1 adds two more (F joins, then C is killed: about 3 minutes).
  *
- * The arithmetic (virtual time; at SCALE s a virtual minute is 60/s real seconds):
+ * The arithmetic (virtual time; at SCALE 60 a virtual minute is a real second):
  * - Graph's (callkeeper's) keepAlive timeout T = 45 min; the replicas send every I = 15 min.
- * - A SIGKILLed replica's heartbeat and leases lapse within L (--lease-ttl); the others look
- *   every L/4, so they hold its calls within 1.25 L, read each call's last success from Redis
- *   and send at once for calls already due, paced at twice the mean rate (the backlog of
- *   1.25 L of sends drains in well under L).
- * - Worst gap for a call: I + 1.25 L + L: 22 min at L = 3 min (23 min short of T: the long form
- *   survives the machine stalling for 23 real seconds), 28.5 min at L = 6 min (16.5 min short of
- *   T: 8 real seconds at SCALE 120). A replica stops sending 5 s (virtual) before its own view of
- *   a lease ends; replicas read the server's clock at start (--clock-from, best of 5 round
- *   trips), so their skew is a few ms real, well under that.
- * - Why L is not the 60 s default: at SCALE 60 that is one real second, and a replica that
- *   stalls that long on a loaded machine would lose (and hand over) its leases. L is 3 real
- *   seconds of stall before a live replica loses anything, in either form.
- * Load: 5,000 calls / 15 min is 333 keepAlives per real second through the proxies into the
- * server at SCALE 60, 667 at SCALE 120. The long form passed on the shared 2-core machine at a
- * load average of 12. SCALE 600 was not used: 3,333 keepAlives per real second, and every
- * margin above would be ten times thinner.
+ * - A SIGKILLed replica's heartbeat and leases lapse within L = 3 min (--lease-ttl 3m); the
+ *   others look every L/4 = 45 s, so they hold its calls within L + L/4 = 3.75 min, read each
+ *   call's last success from Redis and send at once for calls already due, paced at twice the
+ *   mean rate (the backlog of 3.75 min of sends drains in under 2 min).
+ * - Worst gap for a call: I + 3.75 + 2 ≈ 21 min, 24 min short of T: the test survives the
+ *   machine stalling for 24 real seconds at SCALE 60. A replica stops sending 5 s (virtual)
+ *   before its own view of a lease ends; replicas read the server's clock at start
+ *   (--clock-from, best of 5 round trips), so their skew is a few ms real, well under that.
+ * - Why L = 3 min and not the 60 s default: at SCALE 60, 60 s is one real second, and a replica
+ *   that stalls that long on a loaded machine would lose (and hand over) its leases. 3 min is
+ *   3 real seconds of stall before a live replica loses anything.
+ * Load: 5,000 calls / 15 min at SCALE 60 is 333 keepAlives per real second through the
+ * proxies into the server (twice that while the calls get their first keepAlives); the long
+ * form passed on the shared 2-core machine at a load average of 12. SCALE 120 (with a 6-minute
+ * lease) was tried: it passed once at a load average of 19 (153 s, 81 s of it creating the
+ * calls), but at 22 the replicas, flooded with first keepAlives at 1,333 per real second, did
+ * not register 5,000 calls within 2 minutes. SCALE 600 would be 3,333 keepAlives per real
+ * second, and every margin above ten times thinner.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -50,31 +51,28 @@ import { type RedisServer, startRedis } from './redis-server.js';
 
 const MINUTE = 60_000;
 const LONG = process.env.CALLKEEPER_LONG_TESTS === '1';
-const SCALE = LONG ? 60 : 120;
+const SCALE = 60;
 const CALLS = 5_000;
 const INTERVAL = 15 * MINUTE;
-const LEASE_TTL = LONG ? 3 * MINUTE : 6 * MINUTE;
-/** Before the first step: every call's first keepAlive (paced, 7.5 min), then one clean interval. */
-const FIRST_PHASE = LONG ? 35 * MINUTE : 28 * MINUTE;
-/**
- * A phase, counted from the moment the leases show the calls spread again: the takeover's
- * backlog drains (under L), then one clean interval is checked.
- */
-const PHASE = LONG ? 25 * MINUTE : 22 * MINUTE;
+const LEASE_TTL = 3 * MINUTE;
+/** Before the first step: every call's first keepAlive (paced, 7.5 min, more while the fleet forms), then one clean interval. */
+const FIRST_PHASE = 35 * MINUTE;
+/** A phase: a kill and/or a join, then time for the fleet to settle and for one clean interval. */
+const PHASE = 25 * MINUTE;
 /** Two sends of a call from different replicas closer than this are a double send, unless a kill explains them. */
 const DOUBLE = INTERVAL / 2;
 /**
  * A request a replica wrote just before its SIGKILL can reach its proxy (in this process) a
- * moment after the kill was recorded: a real second.
+ * moment after the kill was recorded: 1 virtual minute is a real second at SCALE 60.
  */
-const KILL_SLACK = (SCALE / 60) * MINUTE;
+const KILL_SLACK = MINUTE;
 /**
  * How late a keepAlive may reach its proxy against its slot when the machine stalls a replica
- * (or Redis, which holds its sends back until a sync) for 5 real seconds: 5 virtual minutes at
- * SCALE 60, 10 at SCALE 120. Every call must still be sent at least every I + LATE (25 min at
- * most, 20 short of T).
+ * (or Redis, which holds its sends back until a sync) for 5 real seconds: 5 virtual minutes.
+ * Every call must still be sent at least every I + LATE (20 min, 25 short of T). (A minute was
+ * too little at a load average of 20: 1,302 calls came a few minutes late, none near T.)
  */
-const LATE = 5 * SCALE * 1000;
+const LATE = 5 * MINUTE;
 const NAMESPACE = 'fleet';
 const BUCKETS = 1024;
 /** Real-time limit of any one wait: generous, the machine is shared. */

@@ -98,7 +98,8 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
   private readonly rate: SendRate;
   private readonly tracked = new Map<string, TrackedCall>();
   private readonly waiting = new IndexedHeap<TrackedCall>((c) => c.dueAt);
-  private readonly ready = new IndexedHeap<TrackedCall>((c) => c.deadline);
+  // By deadline, which is lastSuccessAt plus the one timeout: the same order.
+  private readonly ready = new IndexedHeap<TrackedCall>((c) => c.lastSuccessAt);
   private readonly aborter = new AbortController();
   private timer: Timer | undefined;
   private timerAt = Number.POSITIVE_INFINITY;
@@ -209,7 +210,6 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
       onEnded: options.onEnded,
       dueAt: this.slots.firstSend(phase, now, since),
       lastSuccessAt: since,
-      deadline: since + this.o.timeout,
       failures: 0,
       atRiskReported: false,
       missedReported: false,
@@ -221,6 +221,7 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
       bucket: -1,
       trackedBy: undefined,
       heapIndex: -1,
+      settled: undefined,
     };
     this.tracked.set(callId, call);
     this.waiting.push(call);
@@ -274,7 +275,7 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
       callId: c.id,
       state,
       lastSuccessAt: c.lastSuccessAt,
-      deadline: c.deadline,
+      deadline: this.deadlineOf(c),
       nextAttemptAt: c.dueAt,
       attempts: c.failures,
       leaseHolder: this.replicaId,
@@ -346,6 +347,11 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
     return this.inFlight === 0 && this.hooksRunning === 0 && !this.pumpQueued && this.sharedBusy === 0;
   }
 
+  /** When Graph ends the call at the latest without another success. */
+  private deadlineOf(c: TrackedCall): number {
+    return c.lastSuccessAt + this.o.timeout;
+  }
+
   /** Settles when the call's request on the wire (if any) has been answered and handled. */
   private settledOf(call: TrackedCall): Promise<void> {
     return call.settled ?? Promise.resolve();
@@ -394,7 +400,7 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
    * ordered by deadline, so if its top can wait, everyone can.
    */
   private heldBack(c: TrackedCall, now: number): boolean {
-    return now < this.holdUntil && c.deadline - this.o.retry.safetyMarginMs > this.holdUntil;
+    return now < this.holdUntil && this.deadlineOf(c) - this.o.retry.safetyMarginMs > this.holdUntil;
   }
 
   private arm(now: number): void {
@@ -537,7 +543,6 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
     this.clearStreak(call);
     call.lastError = undefined;
     call.lastSuccessAt = sentAt;
-    call.deadline = sentAt + this.o.timeout;
     // Back to the call's own slot, whatever delayed this send: keeps the spread even.
     call.dueAt = this.slots.slotAfter(call.phase, now);
     this.waiting.push(call);
@@ -580,10 +585,15 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
     // Throttling is per app and tenant (https://learn.microsoft.com/graph/throttling-limits): a 429 speaks for every call, not just this one.
     if (res?.status === 429 && retryAfterMs !== undefined) this.holdUntil = Math.max(this.holdUntil, now + retryAfterMs);
     if (kind !== undefined) {
-      call.dueAt = nextSlowAttemptAt(now, call.deadline, Math.max(slowDelay(this.o.retry, this.o.random), retryAfterMs ?? 0), this.o.retry);
+      call.dueAt = nextSlowAttemptAt(
+        now,
+        this.deadlineOf(call),
+        Math.max(slowDelay(this.o.retry, this.o.random), retryAfterMs ?? 0),
+        this.o.retry,
+      );
     } else {
       const delay = Math.max(backoffDelay(call.failures, this.o.retry, this.o.random), retryAfterMs ?? 0);
-      call.dueAt = nextAttemptAt(now, call.deadline, delay, this.o.retry);
+      call.dueAt = nextAttemptAt(now, this.deadlineOf(call), delay, this.o.retry);
     }
     this.waiting.push(call);
     const message = error?.message ?? (res ? graphErrorMessage(res.body) : undefined);
@@ -605,7 +615,7 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
       failures: call.failures,
       ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
       retryAt: call.dueAt,
-      deadline: call.deadline,
+      deadline: this.deadlineOf(call),
       ...(permanent === undefined ? {} : { permanent }),
       ...(kind === 'breaker' ? { breakerOpen: true as const } : {}),
       latencyMs: answer.latencyMs,
@@ -653,7 +663,7 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
       callId: call.id,
       at: now,
       lastSuccessAt: call.lastSuccessAt,
-      deadline: call.deadline,
+      deadline: this.deadlineOf(call),
       failures: call.failures,
       ...(call.lastRequestId === undefined ? {} : { requestId: call.lastRequestId }),
       ...(call.lastClientRequestId === undefined ? {} : { clientRequestId: call.lastClientRequestId }),
@@ -664,7 +674,7 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
       this.log.warn({ ...streak }, 'keeper: call at risk, no successful keepAlive for a while');
       this.emit('atRisk', streak);
     }
-    if (!call.missedReported && now >= call.deadline) {
+    if (!call.missedReported && now >= this.deadlineOf(call)) {
       call.missedReported = true;
       this.log.error({ ...streak }, 'keeper: keepAlive deadline missed; Graph has most likely ended the call');
       this.emit('deadlineMissed', streak);
@@ -758,7 +768,6 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
       onEnded: undefined,
       dueAt: this.slots.firstSend(phase, now, h.lastSuccessAt),
       lastSuccessAt: h.lastSuccessAt,
-      deadline: h.lastSuccessAt + this.o.timeout,
       failures: 0,
       atRiskReported: false,
       missedReported: false,
@@ -770,6 +779,7 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
       bucket: h.bucket,
       trackedBy: h.trackedBy,
       heapIndex: -1,
+      settled: undefined,
     };
     this.tracked.set(call.id, call);
     this.waiting.push(call);

@@ -34,7 +34,10 @@ export interface LastError {
   clientRequestId?: string;
 }
 
-/** The keeper's state for one call. Lives in one of the two heaps, or is in flight. */
+/**
+ * The keeper's state for one call. Lives in one of the two heaps, or is in flight. Kept small
+ * (100,000 of them in a bot's memory): the deadline is not stored, it is lastSuccessAt + timeout.
+ */
 export interface TrackedCall extends HeapItem {
   readonly id: string;
   /** Milliseconds into the interval at which this call's keepAlives go out. */
@@ -48,8 +51,6 @@ export interface TrackedCall extends HeapItem {
   dueAt: number;
   /** Last successful keepAlive's send time, or the moment the 45 minutes started counting. */
   lastSuccessAt: number;
-  /** lastSuccessAt + timeout: when Graph ends the call at the latest (key of the ready heap). */
-  deadline: number;
   /** Failed attempts in a row. */
   failures: number;
   atRiskReported: boolean;
@@ -66,8 +67,12 @@ export interface TrackedCall extends HeapItem {
   bucket: number;
   /** Shared keeping: the replica that tracked it. */
   trackedBy: string | undefined;
-  /** While a request is on the wire: settles once its answer is handled. */
-  settled?: Promise<void>;
+  /**
+   * While a request is on the wire: settles once its answer is handled. Always present (set to
+   * undefined when idle) so every call keeps one object shape: a property added later would cost
+   * each of 100,000 calls a separate property array.
+   */
+  settled: Promise<void> | undefined;
 }
 
 /** One tracked call as `keeper.calls()` lists it. */
