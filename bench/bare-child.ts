@@ -15,7 +15,10 @@ server.listen(0, '127.0.0.1', () => {
   const { port } = server.address() as AddressInfo;
   const send = (m: ChildReply) => process.send?.(m);
   process.on('message', (m: ParentMessage) => {
-    if (m.type === 'stats') send({ type: 'stats', rss: process.memoryUsage().rss, now: Date.now(), expired: 0 });
+    if (m.type === 'stats') {
+      const cpu = process.cpuUsage();
+      send({ type: 'stats', rss: process.memoryUsage().rss, now: Date.now(), expired: 0, cpuUs: cpu.user + cpu.system });
+    }
   });
   send({ type: 'ready', url: `http://127.0.0.1:${port}` });
 });

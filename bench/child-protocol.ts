@@ -5,7 +5,15 @@ export type ChildReply =
   | { type: 'ready'; url: string }
   /** From the callback sink: notifications received so far. */
   | { type: 'received'; count: number }
-  | { type: 'stats'; rss: number; now: number /** Calls ended for inactivity so far. */; expired: number }
+  | {
+      type: 'stats';
+      rss: number;
+      now: number;
+      /** Calls ended for inactivity so far. */
+      expired: number;
+      /** CPU time the process has used so far (user + system), microseconds. */
+      cpuUs: number;
+    }
   | {
       type: 'expiries';
       /** Deadline (virtual ms) of each call ended for inactivity, in the order they ended. */

@@ -55,7 +55,10 @@ const url = tls ? await ck.listenTls('127.0.0.1', 0) : await ck.listen('127.0.0.
 
 const send = (m: ChildReply) => process.send?.(m);
 process.on('message', (m: ParentMessage) => {
-  if (m.type === 'stats') send({ type: 'stats', rss: process.memoryUsage().rss, now: clock.now(), expired: lags.length });
+  if (m.type === 'stats') {
+    const cpu = process.cpuUsage();
+    send({ type: 'stats', rss: process.memoryUsage().rss, now: clock.now(), expired: lags.length, cpuUs: cpu.user + cpu.system });
+  }
   if (m.type === 'expiries') send({ type: 'expiries', deadlines, lags, lastEndAt, now: clock.now() });
 });
 process.once('SIGTERM', () => {

@@ -11,12 +11,20 @@ export interface Target {
   origin: string;
   pathFor: () => string;
   headers: Record<string, string>;
+  /** The server's CPU time so far (microseconds), when it can tell: CPU per request is then reported. */
+  cpuUs?: () => Promise<number>;
 }
 
 export interface Aggregate {
   rps: number;
   failed: number;
   rounds: LoadResult[];
+  /**
+   * The server's CPU time per answered request over the measured rounds (microseconds), when
+   * the target tells its CPU time: unlike req/s it hardly depends on the load generator's share
+   * of the cores, so it says where a server's time goes even on a noisy machine.
+   */
+  cpuUsPerRequest?: number;
 }
 
 /**
@@ -34,15 +42,27 @@ export async function alternate(
     await keepAliveLoad({ ...t, seconds: warmupSeconds });
     out.set(t.name, { rps: 0, failed: 0, rounds: [] });
   }
+  const cpu = new Map<string, { us: number; ok: number }>();
   for (let r = 0; r < rounds; r++) {
     for (const t of targets) {
+      const before = await t.cpuUs?.();
       const res = await keepAliveLoad({ ...t, seconds: ctx.seconds });
+      const after = await t.cpuUs?.();
       const agg = out.get(t.name);
       if (!agg) continue;
       agg.rounds.push(res);
       agg.failed += res.failed;
       agg.rps = agg.rounds.reduce((s, x) => s + x.rps, 0) / agg.rounds.length;
-      ctx.log(`  ${t.name}: ${Math.round(res.rps)} req/s${res.failed ? ` (${res.failed} failed)` : ''}`);
+      let cpuNote = '';
+      if (before !== undefined && after !== undefined && res.ok > 0) {
+        const c = cpu.get(t.name) ?? { us: 0, ok: 0 };
+        c.us += after - before;
+        c.ok += res.ok;
+        cpu.set(t.name, c);
+        agg.cpuUsPerRequest = c.us / c.ok;
+        cpuNote = `, ${((after - before) / res.ok).toFixed(1)} µs CPU per request`;
+      }
+      ctx.log(`  ${t.name}: ${Math.round(res.rps)} req/s${res.failed ? ` (${res.failed} failed)` : ''}${cpuNote}`);
     }
   }
   return out;
@@ -75,6 +95,12 @@ export async function startCallkeeper(
   return {
     child,
     dataDir,
-    target: { name, origin: child.url, pathFor: randomPaths(ids), headers: { authorization: `Bearer ${token}` } },
+    target: {
+      name,
+      origin: child.url,
+      pathFor: randomPaths(ids),
+      headers: { authorization: `Bearer ${token}` },
+      cpuUs: async () => (await child.ask('stats')).cpuUs,
+    },
   };
 }

@@ -13,18 +13,33 @@ export async function benchThroughput(
   tls: CallkeeperServer | { pending: string },
 ): Promise<{ rows: Row[]; bare: Target }> {
   const bareChild = await forkServer('bare-child.ts');
-  const bare: Target = { name: 'bare node:http', origin: bareChild.url, pathFor: ck.target.pathFor, headers: ck.target.headers };
-  const targets = [bare, ck.target, ...('target' in tls ? [tls.target] : [])];
+  const fastifyChild = await forkServer('bare-fastify-child.ts');
+  const cpuOf = (child: typeof bareChild) => async () => (await child.ask('stats')).cpuUs;
+  const reference = (name: string, child: typeof bareChild): Target => ({
+    name,
+    origin: child.url,
+    pathFor: ck.target.pathFor,
+    headers: ck.target.headers,
+    cpuUs: cpuOf(child),
+  });
+  const bare = reference('bare node:http', bareChild);
+  const bareFastify = reference('bare Fastify', fastifyChild);
+  const targets = [bare, bareFastify, ck.target, ...('target' in tls ? [tls.target] : [])];
   ctx.log(`throughput: ${targets.map((t) => t.name).join(' / ')}, 2 rounds of ${ctx.seconds} s each`);
   const res = await alternate(ctx, targets, 2);
   const b = res.get(bare.name);
+  const f = res.get(bareFastify.name);
   const c = res.get(ck.target.name);
-  if (!b || !c) throw new Error('throughput: missing result');
+  if (!b || !f || !c) throw new Error('throughput: missing result');
   const ratio = c.rps / b.rps;
+  const us = (a: typeof b) => (a.cpuUsPerRequest === undefined ? '?' : `${a.cpuUsPerRequest.toFixed(1)} µs`);
   const rows: Row[] = [
     {
       figure: 'keepAlive throughput',
-      measured: `${fmt.rps(c.rps)} vs bare node:http ${fmt.rps(b.rps)}: ${fmt.ratio(ratio)}`,
+      measured:
+        `${fmt.rps(c.rps)} vs bare node:http ${fmt.rps(b.rps)}: ${fmt.ratio(ratio)}` +
+        ` (a bare Fastify route: ${fmt.rps(f.rps)}, ${fmt.ratio(f.rps / b.rps)});` +
+        ` server CPU per request: callkeeper ${us(c)}, bare node:http ${us(b)}, bare Fastify ${us(f)}`,
       target: '>= 0.7x bare node:http',
       verdict: ratio >= 0.7 && c.failed === 0 ? 'met' : 'missed',
       ...(c.failed ? { note: `${c.failed} requests failed` } : {}),
@@ -51,7 +66,10 @@ export async function benchThroughput(
   ctx.raw.throughput = Object.fromEntries(res);
   ctx.raw.bareNodeHttpRps = b.rps;
   ctx.raw.callkeeperRps = c.rps;
+  ctx.raw.bareFastifyRps = f.rps;
+  ctx.raw.cpuUsPerRequest = { callkeeper: c.cpuUsPerRequest, bareNodeHttp: b.cpuUsPerRequest, bareFastify: f.cpuUsPerRequest };
   await bareChild.stop();
+  await fastifyChild.stop();
   return { rows, bare };
 }
 
