@@ -190,3 +190,31 @@ describe('a call and its keepAlive deadline', () => {
     assert.equal((await keepAlive(s, id)).status, 404);
   });
 });
+
+describe('ended calls are purged after the retention', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startServer({ endedRetentionMs: 10 * MINUTE });
+  });
+  after(() => s.close());
+
+  test('each ended call stays for the retention, then the sweep purges it, however many sweeps ran between', async () => {
+    const hangUp = async (id: string) => assert.equal((await s.graph(`/v1.0/communications/calls/${id}`, { method: 'DELETE' })).status, 204);
+    const a = await s.createCall();
+    await hangUp(a);
+    await s.advance(5 * MINUTE);
+    const b = await s.createCall();
+    await hangUp(b);
+    // Sweeps run every second meanwhile (establishing calls, deadlines of other calls).
+    for (let i = 0; i < 5; i++) await s.createCall();
+    await s.advance(5 * MINUTE - 1);
+    assert.ok(await s.ck.store.get(a), 'kept for the retention');
+    await s.advance(1);
+    assert.equal(await s.ck.store.get(a), undefined, 'purged once the retention is over');
+    assert.ok(await s.ck.store.get(b), 'a later end stays for its own retention');
+    await s.advance(5 * MINUTE - 1);
+    assert.ok(await s.ck.store.get(b));
+    await s.advance(1);
+    assert.equal(await s.ck.store.get(b), undefined);
+  });
+});

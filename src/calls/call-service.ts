@@ -68,6 +68,13 @@ const yieldToIo = () => new Promise<void>((resolve) => setImmediate(resolve));
 /** The calls domain: what each Graph and control operation does, independent of HTTP. */
 export class CallService {
   private readonly observers: CallObserver[] = [];
+  /**
+   * The earliest moment an ended call is old enough to purge, as far as this instance knows:
+   * from nextDueAt, lowered by every end it tells its observers of. Unknown (-Infinity) at first.
+   * The sweep purges only from then on: a purge transaction on every sweep (1,000 a second with
+   * deadlines spread one a millisecond) found nothing almost every time.
+   */
+  private purgeAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly store: CallsPort,
@@ -266,23 +273,29 @@ export class CallService {
       if (batch.length < EXPIRY_BATCH) break;
       await yieldToIo();
     }
-    while ((await this.store.purgeEnded(now - this.config.endedRetentionMs, BATCH)) === BATCH);
+    if (now >= this.purgeAt) {
+      // What stays is younger than the retention: its moment comes from nextDueAt, or an end.
+      this.purgeAt = Number.POSITIVE_INFINITY;
+      while ((await this.store.purgeEnded(now - this.config.endedRetentionMs, BATCH)) === BATCH);
+    }
     return changed;
   }
 
   /** The virtual time at which processDue next has work, if any. */
   async nextDueAt(): Promise<number | undefined> {
     const due = await this.store.nextDue();
-    const times = [
-      due.establishAt,
-      due.deadline,
-      due.oldestEndedAt === undefined ? undefined : due.oldestEndedAt + this.config.endedRetentionMs,
-    ];
+    const purgeAt = due.oldestEndedAt === undefined ? undefined : due.oldestEndedAt + this.config.endedRetentionMs;
+    // An end told of while the store was read may be earlier than what it saw: keep the lower.
+    this.purgeAt = Math.min(purgeAt ?? Number.POSITIVE_INFINITY, this.purgeAt);
+    const times = [due.establishAt, due.deadline, purgeAt];
     const defined = times.filter((t): t is number => t !== undefined);
     return defined.length ? Math.min(...defined) : undefined;
   }
 
   private emit(call: CallRecord | CallSummary, change: ChangeType, cause?: RequestCause): void {
+    if (call.endedAt !== null && call.endedAt + this.config.endedRetentionMs < this.purgeAt) {
+      this.purgeAt = call.endedAt + this.config.endedRetentionMs;
+    }
     for (const o of this.observers) o.onCallChanged(call, change, cause);
   }
 }

@@ -834,8 +834,15 @@ export class SqliteStore implements Store {
     return this.run(() => this.tx.claim(now, limit, leaseUntil));
   }
 
+  /**
+   * Group-committed like a keepAlive: with a notification delivered every millisecond, a commit
+   * of its own each was a large share of the work. tx.finish nests as a savepoint of the group's
+   * transaction, so it is atomic by itself; resolves once that transaction has committed.
+   */
   finishDelivery(seq: number, lease: number, attempt: DeliveryAttempt, outcome: DeliveryOutcome): Promise<FinishResult> {
-    return this.run(() => this.tx.finish(seq, lease, attempt, outcome));
+    return this.group.run(() => this.tx.finish(seq, lease, attempt, outcome), true).catch((err: unknown) => {
+      throw unavailable(err) ?? err;
+    });
   }
 
   nextDeliveryAt(): Promise<number | undefined> {
