@@ -199,7 +199,8 @@ describe('ended calls are purged after the retention', () => {
   after(() => s.close());
 
   test('each ended call stays for the retention, then the sweep purges it, however many sweeps ran between', async () => {
-    const hangUp = async (id: string) => assert.equal((await s.graph(`/v1.0/communications/calls/${id}`, { method: 'DELETE' })).status, 204);
+    const hangUp = async (id: string) =>
+      assert.equal((await s.graph(`/v1.0/communications/calls/${id}`, { method: 'DELETE' })).status, 204);
     const a = await s.createCall();
     await hangUp(a);
     await s.advance(5 * MINUTE);

@@ -1,22 +1,29 @@
 /**
- * Runs every test/*.test.ts with node's test runner, as `npm test` and `npm run coverage` do:
- * files in parallel (--test-concurrency), the longest first. Node starts files in the order it
- * is given them, so a long file started last would run alone at the end while the other cores
- * idle; starting the long ones first packs the run. The order is a list measured on a two-core
- * machine (the progress reporter prints each file's time: refresh the list when it drifts); files
- * not in it follow in name order. Arguments are passed on to node (e.g. --test-concurrency=2).
+ * Runs the test files with node's test runner, as `npm test` and `npm run coverage` do: files in
+ * parallel, the longest first, each line of test/progress-reporter.mjs as it comes.
  *
- * CALLKEEPER_TEST_CONCURRENCY overrides the concurrency (default 3: measured best on two cores,
- * since test files wait on child processes, Redis and sockets part of the time).
+ *   node --import tsx --import ./test/loopback-only.mjs test/run-tests.mjs [file ...]
+ *
+ * Without files: every test/*.test.ts. Each file runs in a process of its own started with this
+ * process's flags (--import tsx and the loopback guard, which every process a test starts
+ * inherits). Why not `node --test`: it sorts its files by name, whatever order they are given in,
+ * and a long file started late runs alone at the end while the other core idles. Here the files
+ * named in LONGEST_FIRST start first (measured on a two-core machine; the reporter prints each
+ * file's time: refresh the list when it drifts), the rest follow by name.
+ *
+ * CALLKEEPER_TEST_CONCURRENCY: files at a time (default 3). A test that hangs fails after 15
+ * minutes, and a file whose tests are done ends even if something it started is still open
+ * (forceExit), so a run always finishes.
  */
-import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { run } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import progress from './progress-reporter.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-/** The slowest files, slowest first (wall time of each on a busy two-core machine). */
+/** The slowest files, slowest first (CPU and wall time of each on a busy two-core machine). */
 export const LONGEST_FIRST = [
   'keeper-fleet',
   'keeper-shared',
@@ -51,6 +58,7 @@ export function orderedTestFiles() {
     .filter((f) => f.endsWith('.test.ts'))
     .map((f) => `test/${f}`)
     .sort();
+  /** @param {string} f */
   const rank = (f) => {
     const i = LONGEST_FIRST.indexOf(f);
     return i < 0 ? LONGEST_FIRST.length : i;
@@ -59,23 +67,14 @@ export function orderedTestFiles() {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const concurrency = process.env.CALLKEEPER_TEST_CONCURRENCY ?? '3';
-  const args = [
-    '--import',
-    'tsx',
-    '--import',
-    './test/loopback-only.mjs',
-    '--test',
-    `--test-concurrency=${concurrency}`,
-    '--test-force-exit',
-    '--test-timeout=900000',
-    '--test-reporter=./test/progress-reporter.mjs',
-    ...process.argv.slice(2),
-    ...orderedTestFiles(),
-  ];
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: 'inherit' });
-  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
-  child.on('exit', (code, signal) => {
-    process.exitCode = code ?? (signal ? 1 : 0);
+  const named = process.argv.slice(2);
+  const files = (named.length > 0 ? named : orderedTestFiles()).map((f) => resolve(ROOT, f));
+  const concurrency = Number(process.env.CALLKEEPER_TEST_CONCURRENCY ?? 3);
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error('CALLKEEPER_TEST_CONCURRENCY: a whole number of files, 1 or more');
+  process.chdir(ROOT);
+  const stream = run({ files, concurrency, timeout: 15 * 60_000, forceExit: true });
+  stream.on('test:fail', (data) => {
+    if (data.todo === undefined || data.todo === false) process.exitCode = 1;
   });
+  stream.compose(progress).pipe(process.stdout);
 }

@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { KEEP_HELP, keepCommand } from '../keeper/keep-command.js';
-import { SERVE_HELP, serve } from './serve.js';
 import { nearest } from './suggest.js';
+
+// Each command's module is imported when that command runs: `callkeeper keep` does not load the
+// server, `--version` loads neither.
+const serveModule = () => import('./serve.js');
+const keepModule = () => import('../keeper/keep-command.js');
 
 const HELP = `Usage: callkeeper <command> [options]
 
@@ -24,10 +27,10 @@ async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'serve':
-      return serve(rest);
+      return (await serveModule()).serve(rest);
     case 'keep':
       // keep has exit codes of its own (callkeeper keep --help).
-      process.exitCode = await keepCommand(rest);
+      process.exitCode = await (await keepModule()).keepCommand(rest);
       return;
     case '-v':
     case '--version':
@@ -37,7 +40,9 @@ async function main(argv: string[]): Promise<void> {
     case '-h':
     case '--help':
     case 'help':
-      process.stdout.write(rest[0] === 'serve' ? SERVE_HELP : rest[0] === 'keep' ? KEEP_HELP : HELP);
+      process.stdout.write(
+        rest[0] === 'serve' ? (await serveModule()).SERVE_HELP : rest[0] === 'keep' ? (await keepModule()).KEEP_HELP : HELP,
+      );
       return;
     default: {
       const guess = nearest(command, ['serve', 'keep', 'help']);

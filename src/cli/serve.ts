@@ -6,9 +6,9 @@ import { DEFAULT_BOT_ACTIONS } from '../calls/bot-actions.js';
 import { wallTime } from '../clock/clock.js';
 import { isLoopbackBinding } from '../http/control-guard.js';
 import { DEFAULT_DISPATCHER } from '../notifications/dispatcher.js';
-import { type Callkeeper, createCallkeeper } from '../server.js';
+import type { Callkeeper, CallkeeperConfig } from '../server.js';
 import { StoreConfigError, StoreUnavailableError } from '../store/store-errors.js';
-import { loadOrCreateTls, type TlsMaterial } from '../tls/certificates.js';
+import type { TlsMaterial } from '../tls/certificates.js';
 import { defaultMemoryTlsDir } from '../tls/tls-dir.js';
 import { configApps } from './config-file.js';
 import { listenOrExplain } from './listen.js';
@@ -153,6 +153,7 @@ export async function serve(argv: string[], env: Record<string, string | undefin
     } else {
       const dir = o.tlsDir !== undefined ? resolve(o.tlsDir) : dataDir ? resolve(dataDir, 'tls') : defaultMemoryTlsDir();
       try {
+        const { loadOrCreateTls } = await import('../tls/certificates.js');
         const local = await loadOrCreateTls(dir, wallTime(), { sans: o.tlsSan, ...(o.caKeyDir ? { caKeyDir: resolve(o.caKeyDir) } : {}) });
         tls = { cert: local.cert, key: local.key, local };
       } catch (err) {
@@ -164,7 +165,7 @@ export async function serve(argv: string[], env: Record<string, string | undefin
 
   // Log lines wait until the ready event (json) or the banner is out, so it comes first.
   const gate = new StartupGate(process.stdout);
-  const config: Parameters<typeof createCallkeeper>[0] = {
+  const config: Partial<CallkeeperConfig> = {
     dataDir,
     storeUrl: o.store,
     storeShards: o.storeShards,
@@ -194,6 +195,9 @@ export async function serve(argv: string[], env: Record<string, string | undefin
       retry: { ...DEFAULT_DISPATCHER.retry, retryForMs: o.notifyRetryFor },
     },
   };
+  // Imported here, not at the top: `--help`, `--version` and a start refused for its options
+  // (or `callkeeper keep`) do not load the server's dependencies (~1 s of CPU).
+  const { createCallkeeper } = await import('../server.js');
   const ck = await explainStoreErrors(
     () => explainDataDirErrors(() => createCallkeeper(config), o.store === undefined ? dataDir : undefined, label('data')),
     o.store === undefined ? undefined : label('store'),

@@ -840,9 +840,11 @@ export class SqliteStore implements Store {
    * transaction, so it is atomic by itself; resolves once that transaction has committed.
    */
   finishDelivery(seq: number, lease: number, attempt: DeliveryAttempt, outcome: DeliveryOutcome): Promise<FinishResult> {
-    return this.group.run(() => this.tx.finish(seq, lease, attempt, outcome), true).catch((err: unknown) => {
-      throw unavailable(err) ?? err;
-    });
+    return this.group
+      .run(() => this.tx.finish(seq, lease, attempt, outcome), true)
+      .catch((err: unknown) => {
+        throw unavailable(err) ?? err;
+      });
   }
 
   nextDeliveryAt(): Promise<number | undefined> {
