@@ -288,6 +288,8 @@ export function inWorker<T>(file: string, task: string, data: unknown = null): P
     worker.once('message', (m: { ok: true; value: T } | { ok: false; message: string; stack: string }) => {
       if (m.ok) resolve(m.value);
       else reject(Object.assign(new Error(m.message), { stack: m.stack }));
+      // A body that failed half-way may leave servers or connections open in the worker: end it.
+      void worker.terminate();
     });
     worker.once('error', reject);
     worker.once('exit', (code) => reject(new Error(`worker ${task} exited (${code}) without a report`)));
