@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { REPO } from './children.js';
 import type { BenchContext } from './context.js';
 import type { Row, Verdict } from './table.js';
@@ -67,7 +67,7 @@ async function runKeeperScript(ctx: BenchContext, SCRIPT: string, RESULT: string
   if (!existsSync(SCRIPT)) {
     return [{ figure: FIGURE, measured: 'not measured', target: TARGET, verdict: 'pending', note: 'bench/keeper.ts is not written yet' }];
   }
-  ctx.log(`keeper: node --import tsx ${SCRIPT.slice(REPO.length + 1)}`);
+  ctx.log(`keeper: node --import tsx ${relative(REPO, SCRIPT)}`);
   rmSync(RESULT, { force: true });
   const code = await new Promise<number | string>((resolve) => {
     const proc = spawn(process.execPath, ['--import', 'tsx', SCRIPT], { cwd: REPO, stdio: ['ignore', 'inherit', 'inherit'] });
