@@ -213,7 +213,7 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
   service.observe(metrics);
   const domainLog = new DomainLog(logger);
   service.observe(domainLog);
-  const events = new EventHub();
+  const events = new EventHub(clock);
   service.observe(events);
   const notifier = new NotificationDispatcher(store, clock, notificationSigner, logger, {
     ...config.notifications,

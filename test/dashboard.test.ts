@@ -116,6 +116,12 @@ describe('dashboard in headless Chromium', () => {
     assert.equal(await row.locator('td.state').textContent(), 'terminated');
     assert.equal(await row.locator('td.result').getAttribute('title'), 'Keep Alive timeout, cleaned up inactive call.');
     await page.waitForSelector('#events:text("408/8537")', { timeout: 20_000 });
+    // The event log shows the server's (virtual) time, 45 minutes ahead of the browser's clock now.
+    const ended = ((await page.locator('#events').textContent()) ?? '').split('\n').find((l) => l.includes('408/8537')) ?? '';
+    const serverNow = ((await (await fetch(`${base}/_callkeeper/clock`)).json()) as { epochMs: number }).epochMs;
+    const seconds = (hms: string) => hms.split(':').reduce((a, b) => a * 60 + Number(b), 0);
+    const apart = Math.abs(seconds(ended.slice(0, 8)) - seconds(new Date(serverNow).toISOString().slice(11, 19)));
+    assert.ok(Math.min(apart, 86_400 - apart) <= 60, `the event line carries the server's time: ${ended}`);
     await page.screenshot({ path: shot('dashboard-ended-call.png') });
     assert.deepEqual(errors, []);
   });

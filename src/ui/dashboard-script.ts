@@ -116,9 +116,10 @@ export const DASHBOARD_SCRIPT = `'use strict';
     }
   }
 
-  const log = (line) => {
+  // Stamped with the server's (virtual) time the event carries; the page's own lines have none.
+  const log = (line, at) => {
     const el = $('#events');
-    el.textContent = (new Date().toISOString().slice(11, 19) + ' ' + line + '\\n' + el.textContent).slice(0, 20000);
+    el.textContent = ((at ? at.slice(11, 19) : '--:--:--') + ' ' + line + '\\n' + el.textContent).slice(0, 20000);
   };
 
   // Server-Sent Events over fetch, so the token can go in a header (EventSource cannot send one).
@@ -147,7 +148,7 @@ export const DASHBOARD_SCRIPT = `'use strict';
             if (!event || !data) continue;
             const d = JSON.parse(data);
             log(event === 'call' ? 'call ' + d.callId.slice(0, 8) + ' ' + d.change + ' ' + d.state + (d.resultInfo ? ' ' + d.resultInfo.code + '/' + d.resultInfo.subcode : '')
-              : 'notification #' + d.seq + ' of ' + d.callId.slice(0, 8) + ' (' + (d.state || 'participants') + '): ' + (d.statusCode === null ? 'error' : d.statusCode) + ' ' + d.outcome);
+              : 'notification #' + d.seq + ' of ' + d.callId.slice(0, 8) + ' (' + (d.state || 'participants') + '): ' + (d.statusCode === null ? 'error' : d.statusCode) + ' ' + d.outcome, d.at);
             refresh();
           }
         }

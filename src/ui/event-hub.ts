@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import type { CallObserver, ChangeType } from '../calls/call-events.js';
 import type { CallSummary } from '../calls/call-types.js';
+import type { Clock } from '../clock/clock.js';
 import { renderNotifications } from '../notifications/render.js';
 import type { DeliveryAttempt, OutboxEntry } from '../store/call-store.js';
 
@@ -16,6 +17,9 @@ const MAX_LISTENERS = 100;
 export class EventHub implements CallObserver {
   private readonly listeners = new Set<ServerResponse>();
   private nextId = 1;
+
+  /** Events carry the (virtual) time they happened at, so the dashboard's log shows the server's clock. */
+  constructor(private readonly clock: Pick<Clock, 'now'>) {}
 
   onCallChanged(call: CallSummary, change: ChangeType): void {
     this.publish('call', { callId: call.id, change, state: call.state, resultInfo: call.resultInfo });
@@ -34,7 +38,8 @@ export class EventHub implements CallObserver {
 
   publish(event: string, data: unknown): void {
     if (this.listeners.size === 0) return;
-    const frame = `id: ${this.nextId++}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+    const stamped = { at: new Date(this.clock.now()).toISOString(), ...(data as object) };
+    const frame = `id: ${this.nextId++}\nevent: ${event}\ndata: ${JSON.stringify(stamped)}\n\n`;
     for (const res of this.listeners) res.write(frame);
   }
 
