@@ -5,18 +5,10 @@
  */
 import type { AddressInfo } from 'node:net';
 import Fastify from 'fastify';
-import type { ChildReply, ParentMessage } from './child-protocol.js';
+import { serveReference } from './child-protocol.js';
 
 const app = Fastify({ logger: false, keepAliveTimeout: 60_000 });
 app.post('/v1.0/communications/calls/:id/keepAlive', async (_req, reply) => reply.code(200).type('text/plain').send(''));
 await app.listen({ host: '127.0.0.1', port: 0 });
-const { port } = app.server.address() as AddressInfo;
-const send = (m: ChildReply) => process.send?.(m);
-process.on('message', (m: ParentMessage) => {
-  if (m.type === 'stats') {
-    const cpu = process.cpuUsage();
-    send({ type: 'stats', rss: process.memoryUsage().rss, now: Date.now(), expired: 0, cpuUs: cpu.user + cpu.system });
-  }
-});
-send({ type: 'ready', url: `http://127.0.0.1:${port}` });
+serveReference((app.server.address() as AddressInfo).port);
 process.once('SIGTERM', () => app.close().then(() => process.exit(0)));

@@ -23,3 +23,18 @@ export type ChildReply =
       lastEndAt: number;
       now: number;
     };
+
+/**
+ * A reference server child (bare node:http, bare Fastify): answers the bench's `stats` with its
+ * RSS and CPU time (it ends no calls), then says it is ready on `port`.
+ */
+export function serveReference(port: number): void {
+  const send = (m: ChildReply) => process.send?.(m);
+  process.on('message', (m: ParentMessage) => {
+    if (m.type === 'stats') {
+      const cpu = process.cpuUsage();
+      send({ type: 'stats', rss: process.memoryUsage().rss, now: Date.now(), expired: 0, cpuUs: cpu.user + cpu.system });
+    }
+  });
+  send({ type: 'ready', url: `http://127.0.0.1:${port}` });
+}
