@@ -34,11 +34,21 @@ export async function seedCalls(spec: SeedSpec): Promise<{ seconds: number }> {
   const db = new Database(join(spec.dataDir, 'callkeeper.db'));
   db.pragma('journal_mode = OFF');
   db.pragma('synchronous = OFF');
-  // The hot row and its resource apart, under the same rid (src/store/sqlite-schema.ts).
+  // A call's three rows, as the store's create writes them (src/store/sqlite-schema.ts): calls,
+  // call_hot (keyed by id: the seeded ids are in key order, so its pages fill up), the resource.
   const insert = db.prepare(
-    `INSERT INTO calls (rid, id, app_id, tenant_id, state, direction, created_at, deadline, check_at, establish_at)
-     VALUES (?, ?, ?, ?, 'established', 'outgoing', ?, ?, ?, NULL)`,
+    `INSERT INTO calls (rid, id, app_id, tenant_id, state, direction, created_at, check_at, establish_at)
+     VALUES (?, ?, ?, ?, 'established', 'outgoing', ?, ?, NULL)`,
   );
+  db.prepare('INSERT INTO call_owners (app_id, tenant_id) VALUES (?, ?) ON CONFLICT DO NOTHING').run(
+    DEFAULT_APP.clientId,
+    DEFAULT_APP.tenantId,
+  );
+  const owner = db
+    .prepare('SELECT owner FROM call_owners WHERE app_id = ? AND tenant_id = ?')
+    .pluck()
+    .get(DEFAULT_APP.clientId, DEFAULT_APP.tenantId) as number;
+  const insertHot = db.prepare('INSERT INTO call_hot (id, owner, deadline, rid) VALUES (?, ?, ?, ?)');
   const insertResource = db.prepare('INSERT INTO call_resources (rid, resource) VALUES (?, ?)');
   const resourceHead = JSON.stringify({
     callbackUri: spec.callbackUri,
@@ -58,7 +68,8 @@ export async function seedCalls(spec: SeedSpec): Promise<{ seconds: number }> {
     for (let i = 1; i <= spec.count; i++) {
       const resource = `${resourceHead},"myParticipantId":"${randomUUID()}","callChainId":"${randomUUID()}","source":${source}}`;
       // check_at starts at the deadline, as the store's own create does.
-      insert.run(i, seededCallId(i), DEFAULT_APP.clientId, DEFAULT_APP.tenantId, spec.createdAt, spec.deadline(i), spec.deadline(i));
+      insert.run(i, seededCallId(i), DEFAULT_APP.clientId, DEFAULT_APP.tenantId, spec.createdAt, spec.deadline(i));
+      insertHot.run(seededCallId(i), owner, spec.deadline(i), i);
       insertResource.run(i, resource);
     }
   })();

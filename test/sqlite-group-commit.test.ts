@@ -28,7 +28,7 @@ test('keepAlives sent together share one commit, and none is answered before it 
         establishAt: null,
         resource: { callbackUri: 'http://127.0.0.1:9/cb' },
       });
-    const kept = () => reader.prepare('SELECT count(*) FROM calls WHERE last_keepalive_at IS NOT NULL').pluck().get() as number;
+    const kept = () => reader.prepare('SELECT count(*) FROM call_hot WHERE last_keepalive_at IS NOT NULL').pluck().get() as number;
     const before = { ...store.group.stats };
     const answered: boolean[] = [];
     const pending = ids.map((id) =>

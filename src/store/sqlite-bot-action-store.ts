@@ -82,9 +82,10 @@ export class SqliteBotActionStore implements BotActionStore {
     this.s = {
       // The resource lives apart from the call's hot row (sqlite-schema.ts).
       live: db.prepare(
-        'SELECT c.id, c.app_id, c.tenant_id, c.state, r.resource FROM calls c JOIN call_resources r ON r.rid = c.rid WHERE c.id = ? AND c.deadline > ?',
+        `SELECT c.id, c.app_id, c.tenant_id, c.state, r.resource
+         FROM call_hot h JOIN calls c ON c.rid = h.rid JOIN call_resources r ON r.rid = h.rid WHERE h.id = ? AND h.deadline > ?`,
       ),
-      setState: db.prepare('UPDATE calls SET state = ? WHERE id = ? AND deadline > ?'),
+      setState: db.prepare('UPDATE calls SET state = ? WHERE rid = (SELECT rid FROM call_hot WHERE id = ? AND deadline > ?)'),
       roster: db.prepare('SELECT doc FROM participants WHERE call_id = ? ORDER BY rowid').pluck(),
       participant: db.prepare('SELECT doc FROM participants WHERE call_id = ? AND id = ?').pluck(),
       bot: db.prepare('SELECT doc FROM participants WHERE call_id = ? AND is_bot = 1').pluck(),

@@ -26,7 +26,7 @@ import { notFound, ok, type WriteResult, wrongState } from './results.js';
 import { SqliteCheckpointer } from './sqlite-checkpointer.js';
 import { GroupCommit } from './sqlite-group-commit.js';
 import { acquireDataDirLock } from './sqlite-lock.js';
-import { MIGRATE_FROM_6, MIGRATE_FROM_6_COPY, SCHEMA, SCHEMA_VERSION } from './sqlite-schema.js';
+import { MIGRATE_FROM_6, MIGRATE_FROM_7, MIGRATE_FROM_7_COPY, SCHEMA, SCHEMA_VERSION } from './sqlite-schema.js';
 import type { Store } from './store.js';
 import { DuplicateCallError, StoreUnavailableError } from './store-errors.js';
 
@@ -92,24 +92,38 @@ interface ClockRow {
 /** Largest WAL (bytes) before the writer completes a checkpoint itself (see finishCheckpoint). */
 const WAL_LIMIT = 32 * 1024 * 1024;
 
-/** The hot row's columns (sqlite-schema.ts): a call but its resource. */
-const LEAN_COLUMNS =
-  'rid, id, app_id, tenant_id, state, direction, created_at, last_keepalive_at, deadline, establish_at, ended_at, result_code, result_subcode, result_message';
-/** A whole call: the hot row `c` joined with its resource. */
-const COLUMNS = `${LEAN_COLUMNS.replace(/(\w+)/g, 'c.$1')}, r.resource`;
-const CALLS = 'calls c JOIN call_resources r ON r.rid = c.rid';
-const END_SET = `state = 'terminated', deadline = NULL, check_at = NULL, establish_at = NULL`;
+/** calls' columns of a call (sqlite-schema.ts): what is neither in call_hot nor the resource. */
+const CALL_COLUMNS =
+  'rid, id, app_id, tenant_id, state, direction, created_at, establish_at, ended_at, result_code, result_subcode, result_message';
+/**
+ * A call but its resource, as RETURNING of a write on calls gives it: the hot columns read from
+ * call_hot by subquery (RETURNING can name only the table written).
+ */
+const LEAN_RETURNING = `${CALL_COLUMNS}, (SELECT deadline FROM call_hot h WHERE h.id = calls.id) AS deadline,
+  (SELECT last_keepalive_at FROM call_hot h WHERE h.id = calls.id) AS last_keepalive_at`;
+/** A whole call: `c` (calls) with its hot row `h` and its resource `r`. */
+const COLUMNS = `${CALL_COLUMNS.replace(/(\w+)/g, 'c.$1')}, h.deadline, h.last_keepalive_at, r.resource`;
+/** Both join conditions: from an id (h's key) to c by rid, or from c (a list) to h by id. */
+const CALLS = 'calls c JOIN call_hot h ON h.id = c.id AND h.rid = c.rid JOIN call_resources r ON r.rid = c.rid';
+/** A call's row in calls, found by id through call_hot, only while it is live. */
+const LIVE_RID = '(SELECT rid FROM call_hot WHERE id = :id AND deadline > :now)';
+const END_SET = `state = 'terminated', check_at = NULL, establish_at = NULL`;
 
 /** Change feeds of on-disk stores, by file: two handles on one file in one process hear each other. */
 const feeds = new Map<string, { emitter: EventEmitter; users: number }>();
 
-type LeanRow = Omit<Row, 'resource'> & { resource: string | null };
+type LeanRow = Omit<Row, 'resource'>;
+/** What call_hot holds of a call besides its key (sqlite-schema.ts). */
+type HotColumns = Pick<Row, 'deadline' | 'last_keepalive_at'>;
+/** What calls holds of a call (CALL_COLUMNS). */
+type CallColumns = Omit<Row, 'resource' | 'deadline' | 'last_keepalive_at'>;
 
 /**
  * What the sweep's UPDATE returns of each call it ends: the rest is what that UPDATE set (END_SET:
  * terminated, no deadline, no establish time), and `unanswered` says which result it was given.
  */
-const EXPIRED_COLUMNS = `rid, id, app_id, tenant_id, direction, created_at, last_keepalive_at, ended_at,
+const EXPIRED_COLUMNS = `rid, id, app_id, tenant_id, direction, created_at,
+  (SELECT last_keepalive_at FROM call_hot h WHERE h.id = calls.id), ended_at,
   result_code = :uCode AND result_subcode = :uSubcode AND result_message = :uMessage AS unanswered`;
 type ExpiredRow = [number, string, string, string, 'incoming' | 'outgoing', number, number | null, number, 0 | 1];
 
@@ -209,19 +223,21 @@ function openSchema(db: Database.Database, location: string): void {
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
     return;
   }
-  if (version === 6) {
+  if (version === 6 || version === 7) {
+    // One transaction: a kill half-way leaves the file as it was.
     db.transaction(() => {
-      db.exec(MIGRATE_FROM_6);
+      if (version === 6) db.exec(MIGRATE_FROM_6);
+      db.exec(MIGRATE_FROM_7);
       db.exec(SCHEMA);
-      db.exec(MIGRATE_FROM_6_COPY);
+      db.exec(MIGRATE_FROM_7_COPY);
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }).immediate();
     return;
   }
   const why =
     version > SCHEMA_VERSION
-      ? `written by a newer version of callkeeper (schema ${version}; this one reads ${SCHEMA_VERSION} and migrates 6)`
-      : `written by an older pre-release of callkeeper (schema ${version}; this one reads ${SCHEMA_VERSION} and migrates only 6)`;
+      ? `written by a newer version of callkeeper (schema ${version}; this one reads ${SCHEMA_VERSION} and migrates 6 and 7)`
+      : `written by an older pre-release of callkeeper (schema ${version}; this one reads ${SCHEMA_VERSION} and migrates only 6 and 7)`;
   throw new Error(`${location} was ${why}; use that version, or start with an empty --data directory`);
 }
 
@@ -332,41 +348,54 @@ export class SqliteStore implements Store {
     const db = this.db;
     this.stmts = {
       insert: db.prepare(
-        `INSERT INTO calls (id, app_id, tenant_id, state, direction, created_at, deadline, check_at, establish_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO calls (id, app_id, tenant_id, state, direction, created_at, check_at, establish_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      insertOwner: db.prepare('INSERT INTO call_owners (app_id, tenant_id) VALUES (?, ?) ON CONFLICT DO NOTHING'),
+      // The id is call_hot's key: a second call with it fails here (SQLITE_CONSTRAINT_PRIMARYKEY).
+      insertHot: db.prepare(
+        `INSERT INTO call_hot (id, owner, deadline, rid)
+         VALUES (?, (SELECT owner FROM call_owners WHERE app_id = ? AND tenant_id = ?), ?, ?)`,
       ),
       insertResource: db.prepare('INSERT INTO call_resources (rid, resource) VALUES (?, ?)'),
       resourceOf: db.prepare('SELECT resource FROM call_resources WHERE rid = ?').pluck(),
       patchResource: db.prepare('UPDATE call_resources SET resource = json_patch(resource, ?) WHERE rid = ? RETURNING resource').pluck(),
-      findLive: db.prepare(`SELECT ${COLUMNS} FROM ${CALLS} WHERE c.id = ? AND c.app_id = ? AND c.tenant_id = ? AND c.deadline > ?`),
+      findLive: db.prepare(`SELECT ${COLUMNS} FROM ${CALLS} WHERE h.id = ? AND c.app_id = ? AND c.tenant_id = ? AND h.deadline > ?`),
       findLiveAny: db.prepare(
-        `SELECT state FROM calls WHERE id = :id AND deadline > :now AND (:appId IS NULL OR (app_id = :appId AND tenant_id = :tenantId))`,
+        `SELECT c.state FROM call_hot h JOIN calls c ON c.rid = h.rid
+         WHERE h.id = :id AND h.deadline > :now AND (:appId IS NULL OR (c.app_id = :appId AND c.tenant_id = :tenantId))`,
       ),
-      get: db.prepare(`SELECT ${COLUMNS} FROM ${CALLS} WHERE c.id = ?`),
+      get: db.prepare(`SELECT ${COLUMNS} FROM ${CALLS} WHERE h.id = ?`),
+      // call_hot alone: one small row rewritten, in a b-tree that stays cached (sqlite-schema.ts).
       keepAlive: db.prepare(
-        `UPDATE calls SET last_keepalive_at = ?, deadline = ?
-         WHERE id = ? AND app_id = ? AND tenant_id = ? AND deadline > ?`,
+        `UPDATE call_hot SET last_keepalive_at = ?, deadline = ?
+         WHERE id = ? AND owner = (SELECT owner FROM call_owners WHERE app_id = ? AND tenant_id = ?) AND deadline > ?`,
       ),
       end: db.prepare(
         `UPDATE calls SET ${END_SET}, ended_at = :now, result_code = :code, result_subcode = :subcode, result_message = :message
-         WHERE id = :id AND deadline > :now AND (:appId IS NULL OR (app_id = :appId AND tenant_id = :tenantId))
+         WHERE rid = ${LIVE_RID} AND (:appId IS NULL OR (app_id = :appId AND tenant_id = :tenantId))
            AND (:onlyState IS NULL OR state = :onlyState)
-         RETURNING ${LEAN_COLUMNS}`,
+         RETURNING ${CALL_COLUMNS}`,
       ),
+      // An ended call has no deadline: nothing keeps it alive or finds it live again.
+      endHot: db.prepare('UPDATE call_hot SET deadline = NULL WHERE id = ? RETURNING deadline, last_keepalive_at'),
       answer: db.prepare(
-        `UPDATE calls SET state = 'establishing', deadline = :deadline, check_at = :deadline, establish_at = :establishAt
-         WHERE id = :id AND app_id = :appId AND tenant_id = :tenantId AND deadline > :now AND state = 'incoming'
-         RETURNING ${LEAN_COLUMNS}`,
+        `UPDATE calls SET state = 'establishing', check_at = :deadline, establish_at = :establishAt
+         WHERE rid = ${LIVE_RID} AND app_id = :appId AND tenant_id = :tenantId AND state = 'incoming'
+         RETURNING ${CALL_COLUMNS}`,
       ),
+      answerHot: db.prepare('UPDATE call_hot SET deadline = ? WHERE id = ? RETURNING deadline, last_keepalive_at'),
       // ended_at = deadline: SET reads the row's old values, so the end is stamped at the
       // deadline itself, however late the sweep runs; likewise the CASE sees the old state.
       expireDue: db
         .prepare(
-          `UPDATE calls SET ${END_SET}, ended_at = deadline,
+          `UPDATE calls SET ${END_SET}, ended_at = (SELECT deadline FROM call_hot h WHERE h.id = calls.id),
            result_code = CASE WHEN state = 'incoming' THEN :uCode ELSE :kCode END,
            result_subcode = CASE WHEN state = 'incoming' THEN :uSubcode ELSE :kSubcode END,
            result_message = CASE WHEN state = 'incoming' THEN :uMessage ELSE :kMessage END
-         WHERE rid IN (SELECT rid FROM calls WHERE check_at <= :now AND deadline <= :now ORDER BY check_at LIMIT :limit)
+         WHERE rid IN (
+           SELECT c.rid FROM calls c JOIN call_hot h ON h.id = c.id
+           WHERE c.check_at <= :now AND h.deadline <= :now ORDER BY c.check_at LIMIT :limit)
          RETURNING ${EXPIRED_COLUMNS}`,
         )
         // Arrays, and only what the rest of an ended call is not known from (EXPIRED_COLUMNS):
@@ -389,7 +418,7 @@ export class SqliteStore implements Store {
            c.ended_at,
            CASE WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.call_id = c.id AND o.status = 'pending') THEN NULL ELSE c.ended_at END,
            c.rid
-         FROM ${CALLS} WHERE c.rid IN (SELECT value FROM json_each(?))
+         FROM calls c JOIN call_resources r ON r.rid = c.rid WHERE c.rid IN (SELECT value FROM json_each(?))
          ORDER BY c.ended_at, c.rid
          RETURNING CASE WHEN next_attempt_at IS NULL THEN call_id END`,
         )
@@ -399,13 +428,17 @@ export class SqliteStore implements Store {
       // it would cost two index-page writes per keepAlive. check_at is indexed instead and moves
       // only here, when a sweep finds a call whose check came but whose deadline was pushed on.
       recheck: db.prepare(
-        `UPDATE calls SET check_at = deadline
-         WHERE rid IN (SELECT rid FROM calls WHERE check_at <= :now AND deadline > :now LIMIT :limit)`,
+        `UPDATE calls SET check_at = (SELECT deadline FROM call_hot h WHERE h.id = calls.id)
+         WHERE rid IN (
+           SELECT c.rid FROM calls c JOIN call_hot h ON h.id = c.id
+           WHERE c.check_at <= :now AND h.deadline > :now LIMIT :limit)`,
       ),
+      // The ended calls' hot rows: their deadline goes (a sweep's ids, as a JSON array).
+      expireHot: db.prepare('UPDATE call_hot SET deadline = NULL WHERE id IN (SELECT value FROM json_each(?))'),
       establishDue: db.prepare(
         `UPDATE calls SET state = 'established', establish_at = NULL
          WHERE rid IN (SELECT rid FROM calls WHERE establish_at <= ? ORDER BY establish_at LIMIT ?)
-         RETURNING ${LEAN_COLUMNS}`,
+         RETURNING ${LEAN_RETURNING}`,
       ),
       minDeadline: db.prepare('SELECT min(check_at) AS t FROM calls WHERE check_at IS NOT NULL').pluck(),
       minEstablish: db.prepare('SELECT min(establish_at) AS t FROM calls WHERE establish_at IS NOT NULL').pluck(),
@@ -413,6 +446,7 @@ export class SqliteStore implements Store {
       purge: db.prepare(
         'DELETE FROM calls WHERE rid IN (SELECT rid FROM calls WHERE ended_at <= ? ORDER BY ended_at LIMIT ?) RETURNING rid, id',
       ),
+      purgeHot: db.prepare('DELETE FROM call_hot WHERE id = ?'),
       // A resource goes once neither its call nor a fact refers to it (a call's facts are found
       // through outbox_by_call: no index on resource_rid to write per fact).
       dropResource: db.prepare(
@@ -549,27 +583,30 @@ export class SqliteStore implements Store {
           call.direction,
           call.createdAt,
           call.deadline,
-          call.deadline,
           call.establishAt,
         );
+        this.stmts.insertOwner.run(call.owner.appId, call.owner.tenantId);
+        this.stmts.insertHot.run(call.id, call.owner.appId, call.owner.tenantId, call.deadline, lastInsertRowid);
         this.stmts.insertResource.run(lastInsertRowid, JSON.stringify(call.resource));
         const record: CallRecord = { ...call, lastKeepAliveAt: null, endedAt: null, resultInfo: null };
         enqueue(record, 'created', null, call.createdAt);
       }),
       end: db.transaction((params: Record<string, string | number | null>, now: number, result: ResultInfo): WriteResult<CallRecord> => {
-        const row = this.stmts.end.get(params) as LeanRow | undefined;
-        if (!row) {
+        const cold = this.stmts.end.get(params) as CallColumns | undefined;
+        if (!cold) {
           const owner = params.appId === null ? null : { appId: String(params.appId), tenantId: String(params.tenantId) };
           return refusal(String(params.id), owner, now);
         }
+        const row = { ...cold, ...(this.stmts.endHot.get(cold.id) as HotColumns) };
         const call = whole(row);
         // An ended call's resource no longer changes: the fact refers to it.
         enqueue(call, 'ended', result, now, row.rid);
         return ok(call);
       }),
       answer: db.transaction((params: Record<string, string | number>, now: number): WriteResult<CallRecord> => {
-        const row = this.stmts.answer.get(params) as LeanRow | undefined;
-        if (!row) return refusal(String(params.id), { appId: String(params.appId), tenantId: String(params.tenantId) }, now);
+        const cold = this.stmts.answer.get(params) as CallColumns | undefined;
+        if (!cold) return refusal(String(params.id), { appId: String(params.appId), tenantId: String(params.tenantId) }, now);
+        const row = { ...cold, ...(this.stmts.answerHot.get(params.deadline, cold.id) as HotColumns) };
         const call = whole(row, this.stmts.patchResource.get(params.patch, row.rid) as string);
         enqueue(call, 'answered', null, now);
         return ok(call);
@@ -584,6 +621,7 @@ export class SqliteStore implements Store {
         }
         const rows = this.stmts.expireDue.all(params) as ExpiredRow[];
         if (rows.length === 0) return [];
+        this.stmts.expireHot.run(JSON.stringify(rows.map((r) => r[1])));
         const queued = this.stmts.enqueueEnded.all(JSON.stringify(rows.map((r) => r[0]))) as (string | null)[];
         const now = Number(params.now);
         this.stmts.addPending.run(queued.length, 0);
@@ -642,7 +680,10 @@ export class SqliteStore implements Store {
           if (typeof fact?.rid === 'number') resources.set(fact.rid, fact.id);
         }
         const calls = this.stmts.purge.all(before, limit) as { rid: number; id: string }[];
-        for (const c of calls) resources.set(c.rid, c.id);
+        for (const c of calls) {
+          this.stmts.purgeHot.run(c.id);
+          resources.set(c.rid, c.id);
+        }
         for (const [rid, callId] of resources) this.stmts.dropResource.run({ rid, callId });
         return calls.length;
       }),
@@ -705,7 +746,8 @@ export class SqliteStore implements Store {
       try {
         this.tx.create(call);
       } catch (err) {
-        if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new DuplicateCallError(call.id);
+        // call_hot's key (the id) is where a second call with the same id is refused.
+        if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new DuplicateCallError(call.id);
         throw err;
       }
     });
@@ -859,7 +901,7 @@ export class SqliteStore implements Store {
     return this.run(() => {
       this.db.transaction(() => {
         this.db.exec(
-          'DELETE FROM delivery_attempts; DELETE FROM outbox; DELETE FROM calls; DELETE FROM call_resources; UPDATE outbox_stats SET pending = 0;',
+          'DELETE FROM delivery_attempts; DELETE FROM outbox; DELETE FROM calls; DELETE FROM call_hot; DELETE FROM call_resources; UPDATE outbox_stats SET pending = 0;',
         );
       })();
     });
@@ -902,7 +944,8 @@ export class SqliteStore implements Store {
     return this.run(() => {
       const where: string[] = [];
       const args: (string | number)[] = [];
-      if (q.state === 'active') where.push('c.deadline IS NOT NULL');
+      // check_at is set while a call is live and only then (created, answered, rechecked; cleared at its end).
+      if (q.state === 'active') where.push('c.check_at IS NOT NULL');
       if (q.state === 'ended') where.push('c.ended_at IS NOT NULL');
       if (q.appId) {
         where.push('c.app_id = ?');
