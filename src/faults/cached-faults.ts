@@ -1,6 +1,9 @@
 import type { StoreChange } from '../store/clock-port.js';
 import type { ConsumeResult, FaultRule, FaultStore } from '../store/fault-store.js';
 
+const live = (rules: FaultRule[], now: number): FaultRule[] =>
+  rules.length === 0 ? [] : rules.filter((r) => (r.until === null || r.until > now) && (r.remaining === null || r.remaining > 0));
+
 /**
  * The fault rules the injector asks for on every request, kept in memory between changes: with
  * a network store (Redis) a request with no rule armed then costs no round trip for them.
@@ -28,17 +31,22 @@ export class CachedFaults implements FaultStore {
   }
 
   async listFaults(now: number): Promise<FaultRule[]> {
-    let rules = this.rules;
-    if (!rules || this.wall() - this.readAt > this.maxAgeMs) {
-      const generation = this.generation;
-      const readAt = this.wall();
-      rules = await this.store.listFaults(now);
-      if (generation === this.generation) {
-        this.rules = rules;
-        this.readAt = readAt;
-      }
+    const fresh = this.cachedFaults(now);
+    if (fresh) return fresh;
+    const generation = this.generation;
+    const readAt = this.wall();
+    const rules = await this.store.listFaults(now);
+    if (generation === this.generation) {
+      this.rules = rules;
+      this.readAt = readAt;
     }
-    return rules.filter((r) => (r.until === null || r.until > now) && (r.remaining === null || r.remaining > 0));
+    return live(rules, now);
+  }
+
+  cachedFaults(now: number): FaultRule[] | undefined {
+    const rules = this.rules;
+    if (!rules || this.wall() - this.readAt > this.maxAgeMs) return undefined;
+    return live(rules, now);
   }
 
   async consumeFault(id: string, now: number): Promise<ConsumeResult> {

@@ -43,6 +43,15 @@ export class FaultInjector {
     private readonly random: () => number = Math.random,
   ) {}
 
+  /**
+   * True when the store can tell at once that no rule for `target` is live now: pick() would
+   * then answer undefined, and the caller may skip it (and its promise).
+   */
+  idle(target: FaultTarget): boolean {
+    const rules = this.store.cachedFaults?.(this.clock.now());
+    return rules !== undefined && !rules.some((r) => r.target === target);
+  }
+
   async pick(target: FaultTarget, subject: FaultSubject): Promise<FaultRule | undefined> {
     const now = this.clock.now();
     for (const rule of await this.store.listFaults(now)) {

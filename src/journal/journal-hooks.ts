@@ -18,7 +18,8 @@ export function registerJournalHooks(app: FastifyInstance, journal: RequestJourn
   const record = (req: FastifyRequest, status: number | null, latencyMs: number) => {
     if (req.journaled) return;
     if (graphPathOfRequest(req) === undefined) return;
-    const path = req.url.split('?')[0] ?? '';
+    const q = req.url.indexOf('?');
+    const path = q === -1 ? req.url : req.url.slice(0, q);
     req.journaled = true;
     const params = req.params as { id?: unknown } | undefined;
     const callId = typeof params?.id === 'string' ? params.id.slice(0, 200) : null;

@@ -3,6 +3,14 @@ import type { CallObserver, ChangeType } from '../calls/call-events.js';
 import type { CallSummary } from '../calls/call-types.js';
 import type { CallStore, DeliveryAttempt } from '../store/call-store.js';
 
+interface RequestSeries {
+  labels: { route: string; method: string; status: string };
+  latencyLabels: { route: string; method: string };
+  n: number;
+  /** The keepAlive counter's series this one also counts in, for keepAlive routes. */
+  keepAlive: { labels: { status: string }; n: number } | undefined;
+}
+
 /**
  * What GET /metrics exposes (Prometheus text format, prom-client). Each callkeeper has its own
  * registry, so several in one process (tests) do not mix their counts. Gauges read the store
@@ -10,9 +18,15 @@ import type { CallStore, DeliveryAttempt } from '../store/call-store.js';
  */
 export class CallkeeperMetrics implements CallObserver {
   readonly registry = new Registry();
-  private readonly requests: Counter<'route' | 'method' | 'status'>;
   private readonly latency: Histogram<'route' | 'method'>;
-  private readonly keepAlives: Counter<'status'>;
+  /**
+   * The request counters, counted here and handed to prom-client when scraped: prom-client
+   * validates and hashes the labels on every update, which was a few per cent of a keepAlive's
+   * CPU (docs/benchmarks.md). Keyed by route, method and status; in first-seen order, as
+   * prom-client lists its series.
+   */
+  private readonly requestSeries = new Map<string, RequestSeries>();
+  private readonly keepAliveSeries = new Map<number, { labels: { status: string }; n: number }>();
   private readonly created: Counter<'direction'>;
   private readonly ended: Counter<'code' | 'subcode'>;
   private readonly deliveries: Counter<'outcome'>;
@@ -20,11 +34,17 @@ export class CallkeeperMetrics implements CallObserver {
 
   constructor(store: CallStore) {
     const registers = [this.registry];
-    this.requests = new Counter({
+    const requestSeries = this.requestSeries;
+    const keepAliveSeries = this.keepAliveSeries;
+    new Counter({
       name: 'callkeeper_http_requests_total',
       help: 'Graph and control requests answered, by route, method and status',
       labelNames: ['route', 'method', 'status'],
       registers,
+      collect() {
+        this.reset();
+        for (const s of requestSeries.values()) this.inc(s.labels, s.n);
+      },
     });
     this.latency = new Histogram({
       name: 'callkeeper_http_request_duration_seconds',
@@ -33,11 +53,15 @@ export class CallkeeperMetrics implements CallObserver {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
-    this.keepAlives = new Counter({
+    new Counter({
       name: 'callkeeper_keepalives_total',
       help: 'keepAlive requests, by the status answered (200: the call was kept alive)',
       labelNames: ['status'],
       registers,
+      collect() {
+        this.reset();
+        for (const s of keepAliveSeries.values()) this.inc(s.labels, s.n);
+      },
     });
     this.created = new Counter({
       name: 'callkeeper_calls_created_total',
@@ -95,9 +119,23 @@ export class CallkeeperMetrics implements CallObserver {
 
   /** One answered request; `route` is the route pattern (ids do not make new series). */
   request(route: string, method: string, status: number, seconds: number): void {
-    this.requests.inc({ route, method, status: String(status) });
-    this.latency.observe({ route, method }, seconds);
-    if (/\/(microsoft\.graph\.)?keepAlive$/.test(route)) this.keepAlives.inc({ status: String(status) });
+    const key = `${status} ${method} ${route}`;
+    let s = this.requestSeries.get(key);
+    if (!s) {
+      s = { labels: { route, method, status: String(status) }, latencyLabels: { route, method }, n: 0, keepAlive: undefined };
+      if (/\/(microsoft\.graph\.)?keepAlive$/.test(route)) {
+        let k = this.keepAliveSeries.get(status);
+        if (!k) {
+          k = { labels: { status: String(status) }, n: 0 };
+          this.keepAliveSeries.set(status, k);
+        }
+        s.keepAlive = k;
+      }
+      this.requestSeries.set(key, s);
+    }
+    s.n++;
+    if (s.keepAlive) s.keepAlive.n++;
+    this.latency.observe(s.latencyLabels, seconds);
   }
 
   delivery(attempt: DeliveryAttempt): void {

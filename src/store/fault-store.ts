@@ -53,6 +53,13 @@ export interface FaultStore {
   /** Rules that can still apply at `now` (not exhausted, `until` not passed), oldest first. */
   listFaults(now: number): Promise<FaultRule[]>;
 
+  /**
+   * What listFaults(now) would answer, when the store can tell without a read (its copy of the
+   * rules is fresh); undefined when a read is due. Optional: a store that keeps no copy leaves it
+   * out. Lets a request with nothing armed skip the rules without a promise (fault-hooks.ts).
+   */
+  cachedFaults?(now: number): FaultRule[] | undefined;
+
   /** Deletes one rule; `notFound` if there was none with that id. */
   removeFault(id: string): Promise<{ ok: true } | { ok: false; reason: 'notFound' }>;
 

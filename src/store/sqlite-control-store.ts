@@ -54,6 +54,9 @@ export interface SqliteControlStoreOptions {
 /** How long (wall ms) cached fault rules are trusted without a re-read (see listFaults). */
 export const FAULT_CACHE_MS = 1_000;
 
+const liveAt = (rules: FaultRule[], now: number): FaultRule[] =>
+  rules.length === 0 ? [] : rules.filter((r) => r.until === null || r.until > now);
+
 /** Fault-rule versions by control.db path: every handle in this process on one file shares one. */
 const faultVersions = new Map<string, { n: number; users: number }>();
 
@@ -157,18 +160,22 @@ export class SqliteControlStore implements FaultStore, ThrottleStore, JournalSto
    * (docs/decisions.md, "Fault rules on SQLite, per request").
    */
   async listFaults(now: number): Promise<FaultRule[]> {
-    let cached = this.faultCache;
+    const fresh = this.cachedFaults(now);
+    if (fresh) return fresh;
+    const rules = (this.stmts.liveFaults.all() as FaultRow[]).map((r) => ({
+      ...(JSON.parse(r.rule) as FaultRule),
+      remaining: r.remaining,
+    }));
+    this.faultCache = { rules, version: this.faultVersion.n, readAt: this.wall() };
+    return liveAt(rules, now);
+  }
+
+  cachedFaults(now: number): FaultRule[] | undefined {
+    const cached = this.faultCache;
     const wall = this.wall();
-    if (!cached || cached.version !== this.faultVersion.n || wall - cached.readAt > FAULT_CACHE_MS || wall < cached.readAt) {
-      const rules = (this.stmts.liveFaults.all() as FaultRow[]).map((r) => ({
-        ...(JSON.parse(r.rule) as FaultRule),
-        remaining: r.remaining,
-      }));
-      cached = { rules, version: this.faultVersion.n, readAt: wall };
-      this.faultCache = cached;
-    }
-    if (cached.rules.length === 0) return [];
-    return cached.rules.filter((r) => r.until === null || r.until > now);
+    if (!cached || cached.version !== this.faultVersion.n || wall - cached.readAt > FAULT_CACHE_MS || wall < cached.readAt)
+      return undefined;
+    return liveAt(cached.rules, now);
   }
 
   private faultsChanged(): void {
