@@ -1,8 +1,12 @@
 /** Messages between the bench and its server children (IPC). */
-export type ParentMessage = { type: 'stats' } | { type: 'expiries' } | { type: 'received' };
+export type ParentMessage = { type: 'stats' } | { type: 'expiries' } | { type: 'received' } | { type: 'loopStart' } | { type: 'loopStop' };
 
 export type ChildReply =
   | { type: 'ready'; url: string }
+  /** Event-loop delay watching began (monitorEventLoopDelay, 1 ms resolution). */
+  | { type: 'loopStart' }
+  /** The server's own event-loop delay since loopStart (ms); watching stops. */
+  | { type: 'loopStop'; p50Ms: number; p99Ms: number; maxMs: number }
   /** From the callback sink: notifications received so far. */
   | { type: 'received'; count: number }
   | {

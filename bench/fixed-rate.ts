@@ -1,4 +1,6 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Pool } from 'undici';
+import { forkServer } from './children.js';
 
 export interface FixedRateSpec {
   origin: string;
@@ -8,6 +10,11 @@ export interface FixedRateSpec {
   rate: number;
   seconds: number;
   connections?: number;
+  /**
+   * Seconds of the same load first, unmeasured, on the same connections: the measured part then
+   * starts with every connection open and both ends warm (JIT), not with 64 connects.
+   */
+  warmupSeconds?: number;
 }
 
 export interface FixedRateResult {
@@ -21,6 +28,13 @@ export interface FixedRateResult {
   maxMs: number;
   /** How far behind schedule the generator itself fell at worst (its own event loop). */
   generatorLagMs: number;
+  /**
+   * The generator's own event-loop delay during the measured part (p99 and max, ms): a response
+   * that arrives while the generator's loop is busy waits for it, and that wait counts in the
+   * latencies, so this is the measurement's own floor.
+   */
+  generatorLoopDelayP99Ms: number;
+  generatorLoopDelayMaxMs: number;
 }
 
 export function percentile(sorted: ArrayLike<number>, p: number): number {
@@ -39,12 +53,23 @@ export function percentile(sorted: ArrayLike<number>, p: number): number {
  */
 export async function fixedRateLoad(spec: FixedRateSpec): Promise<FixedRateResult> {
   const pool = new Pool(spec.origin, { connections: spec.connections ?? 64, pipelining: 1 });
+  try {
+    if (spec.warmupSeconds) await openLoop(pool, { ...spec, seconds: spec.warmupSeconds });
+    return await openLoop(pool, spec);
+  } finally {
+    await pool.close();
+  }
+}
+
+async function openLoop(pool: Pool, spec: FixedRateSpec): Promise<FixedRateResult> {
   const total = Math.round(spec.rate * spec.seconds);
   const latencies = new Float64Array(total);
   let sent = 0;
   let ok = 0;
   let failed = 0;
   const inflight = new Set<Promise<void>>();
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
   const start = performance.now();
   let generatorLagMs = 0;
   const fire = (k: number) => {
@@ -76,7 +101,7 @@ export async function fixedRateLoad(spec: FixedRateSpec): Promise<FixedRateResul
   });
   while (inflight.size) await Promise.all([...inflight]);
   const elapsed = (performance.now() - start) / 1000;
-  await pool.close();
+  loop.disable();
   const sorted = latencies.sort();
   return {
     sent,
@@ -87,5 +112,32 @@ export async function fixedRateLoad(spec: FixedRateSpec): Promise<FixedRateResul
     p99Ms: percentile(sorted, 99),
     maxMs: percentile(sorted, 100),
     generatorLagMs,
+    generatorLoopDelayP99Ms: loop.percentile(99) / 1e6,
+    generatorLoopDelayMaxMs: loop.max / 1e6,
   };
+}
+
+/**
+ * fixedRateLoad in a process of its own (bench/fixed-rate-child.ts), started for this one run:
+ * the bench's event loop, its heap (autocannon's results of earlier rows) and its garbage
+ * collections stay out of the latencies, which a generator sharing them measures too. The paths
+ * are drawn here, in order, before the run.
+ */
+export async function fixedRateLoadApart(spec: FixedRateSpec): Promise<FixedRateResult> {
+  const count = Math.round(spec.rate * (spec.seconds + (spec.warmupSeconds ?? 0))) + 1;
+  const paths = Array.from({ length: count }, () => spec.pathFor());
+  const { pathFor: _, ...plain } = spec;
+  const child = await forkServer('fixed-rate-child.ts');
+  try {
+    return await new Promise<FixedRateResult>((resolve, reject) => {
+      child.proc.once('exit', (code) => reject(new Error(`the load generator exited (${code})`)));
+      child.proc.on('message', (m: { type: string; result?: FixedRateResult; error?: string }) => {
+        if (m.type === 'result' && m.result) resolve(m.result);
+        if (m.type === 'error') reject(new Error(`the load generator failed: ${m.error}`));
+      });
+      child.proc.send({ type: 'run', spec: plain, paths });
+    });
+  } finally {
+    await child.stop();
+  }
 }

@@ -47,6 +47,13 @@ function delta(before: Map<string, number>, after: Map<string, number>): { total
   return { total, by };
 }
 
+/** CPU time redis-server has used so far (INFO cpu: user + sys, all its threads), microseconds. */
+async function redisCpuUs(redis: RedisServer): Promise<number> {
+  const { stdout } = await exec('redis-cli', ['-h', '127.0.0.1', '-p', String(redis.port), 'INFO', 'cpu'], { timeout: 30_000 });
+  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(stdout)?.[1] ?? Number.NaN);
+  return Math.round((field('used_cpu_user') + field('used_cpu_sys')) * 1e6);
+}
+
 /**
  * Reads Redis processed from client sockets (INFO stats): one per round trip, as a client
  * writes a request (or a pipeline) at once and waits for its answer.
@@ -116,20 +123,42 @@ export async function benchRedis(ctx: BenchContext): Promise<Row[]> {
     await keepAliveLoad({ ...bare, seconds: 1 });
     await two(1);
     const sums = { bare: 0, one: 0, two: 0, failed: 0 };
+    // CPU time per answered keepAlive (µs): the bare server's, and the one instance's with Redis's
+    // beside it. Unlike req/s these hardly depend on the load generator's share of the cores.
+    const cpu = { bareUs: 0, bareOk: 0, serverUs: 0, redisUs: 0, oneOk: 0 };
+    const cpuOf = async (child: ServerChild) => (await child.ask('stats')).cpuUs;
     const rounds = 2;
     for (let r = 0; r < rounds; r++) {
+      const b0 = await cpuOf(bareChild);
       const x = await keepAliveLoad({ ...bare, seconds: ctx.seconds });
+      const b1 = await cpuOf(bareChild);
+      const [s0, r0] = [await cpuOf(a), await redisCpuUs(redis)];
       const y = await keepAliveLoad({ ...one, seconds: ctx.seconds });
+      const [s1, r1] = [await cpuOf(a), await redisCpuUs(redis)];
       const z = await two(ctx.seconds);
       sums.bare += x.rps;
       sums.one += y.rps;
       sums.two += z.rps;
       sums.failed += y.failed + z.failed;
-      ctx.log(`  bare ${Math.round(x.rps)}, 1 instance ${Math.round(y.rps)}, 2 instances ${Math.round(z.rps)} req/s`);
+      cpu.bareUs += b1 - b0;
+      cpu.bareOk += x.ok;
+      cpu.serverUs += s1 - s0;
+      cpu.redisUs += r1 - r0;
+      cpu.oneOk += y.ok;
+      const per = (us: number, n: number) => (n > 0 ? (us / n).toFixed(1) : '?');
+      ctx.log(
+        `  bare ${Math.round(x.rps)} (${per(b1 - b0, x.ok)} µs CPU per request), 1 instance ${Math.round(y.rps)}` +
+          ` (${per(s1 - s0, y.ok)} µs + Redis ${per(r1 - r0, y.ok)} µs), 2 instances ${Math.round(z.rps)} req/s`,
+      );
     }
     const bareRps = sums.bare / rounds;
     const oneRps = sums.one / rounds;
     const twoRps = sums.two / rounds;
+    const cpuPerRequest = {
+      bareNodeHttp: cpu.bareUs / Math.max(1, cpu.bareOk),
+      callkeeper: cpu.serverUs / Math.max(1, cpu.oneOk),
+      redis: cpu.redisUs / Math.max(1, cpu.oneOk),
+    };
     ctx.raw.redis = {
       commandsPerKeepAlive: perKeepAlive,
       commands: used,
@@ -137,6 +166,7 @@ export async function benchRedis(ctx: BenchContext): Promise<Row[]> {
       tripsPerKeepAlive,
       trips,
       scriptsPerKeepAlive,
+      cpuUsPerRequest: cpuPerRequest,
       bareRps,
       oneRps,
       twoRps,
@@ -157,7 +187,10 @@ export async function benchRedis(ctx: BenchContext): Promise<Row[]> {
       },
       {
         figure: 'keepAlive throughput on Redis, 1 instance',
-        measured: `${fmt.rps(oneRps)} vs bare node:http ${fmt.rps(bareRps)}: ${fmt.ratio(oneRps / bareRps)}`,
+        measured:
+          `${fmt.rps(oneRps)} vs bare node:http ${fmt.rps(bareRps)}: ${fmt.ratio(oneRps / bareRps)};` +
+          ` CPU per request: callkeeper ${cpuPerRequest.callkeeper.toFixed(1)} µs + redis-server ${cpuPerRequest.redis.toFixed(1)} µs,` +
+          ` bare node:http ${cpuPerRequest.bareNodeHttp.toFixed(1)} µs`,
         target: '>= 0.4x bare node:http',
         verdict: oneRps / bareRps >= 0.4 && sums.failed === 0 ? 'met' : 'missed',
         ...failedNote,

@@ -8,6 +8,7 @@
  *   instead of SQLite in --data, as `serve --store`)  --outbox-total <n> (the outbox bound)
  */
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { ScaledClock } from '../src/clock/clock.js';
 import { createCallkeeper } from '../src/server.js';
@@ -54,12 +55,23 @@ ck.service.observe({
 const url = tls ? await ck.listenTls('127.0.0.1', 0) : await ck.listen('127.0.0.1', 0);
 
 const send = (m: ChildReply) => process.send?.(m);
+const loop = monitorEventLoopDelay({ resolution: 1 });
 process.on('message', (m: ParentMessage) => {
   if (m.type === 'stats') {
     const cpu = process.cpuUsage();
     send({ type: 'stats', rss: process.memoryUsage().rss, now: clock.now(), expired: lags.length, cpuUs: cpu.user + cpu.system });
   }
   if (m.type === 'expiries') send({ type: 'expiries', deadlines, lags, lastEndAt, now: clock.now() });
+  // Only while asked (the latency row): a 1 ms timer would otherwise cost the throughput rows.
+  if (m.type === 'loopStart') {
+    loop.reset();
+    loop.enable();
+    send({ type: 'loopStart' });
+  }
+  if (m.type === 'loopStop') {
+    loop.disable();
+    send({ type: 'loopStop', p50Ms: loop.percentile(50) / 1e6, p99Ms: loop.percentile(99) / 1e6, maxMs: loop.max / 1e6 });
+  }
 });
 process.once('SIGTERM', () => {
   ck.close().then(
