@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { CallService, EXPIRY_STEP_CALLS, EXPIRY_STEP_MS, nextStepSize } from '../src/calls/call-service.js';
 import { APP_HANGUP_RESULT, KEEPALIVE_TIMEOUT_RESULT } from '../src/calls/call-types.js';
+import { ManualClock } from '../src/clock/clock.js';
+import type { ExpiryResults } from '../src/store/calls-port.js';
+import { SqliteStore } from '../src/store/sqlite-store.js';
 import { callBody, type GraphErrorBody, MINUTE, startServer, type TestServer } from './helpers.js';
 import { rawRequest } from './raw-http.js';
 
@@ -217,5 +222,82 @@ describe('ended calls are purged after the retention', () => {
     assert.ok(await s.ck.store.get(b));
     await s.advance(1);
     assert.equal(await s.ck.store.get(b), undefined);
+  });
+});
+
+describe('a mass expiry is ended in steps sized by time', () => {
+  const T0 = Date.UTC(2026, 0, 1);
+  /** A real store whose expireDue calls are recorded (limit asked, calls ended). */
+  const recorded = (store: SqliteStore) => {
+    const steps: { limit: number; ended: number }[] = [];
+    const port = new Proxy(store, {
+      get(target, key) {
+        if (key === 'expireDue')
+          return async (now: number, limit: number, results: ExpiryResults) => {
+            const ended = await target.expireDue(now, limit, results);
+            steps.push({ limit, ended: ended.length });
+            return ended;
+          };
+        const v = Reflect.get(target, key) as unknown;
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    return { port, steps };
+  };
+  /** `count` calls on one deadline (T0 + 1000), then one sweep with steps that each take `stepMs` (wall). */
+  const sweep = async (count: number, stepMs: number) => {
+    const store = new SqliteStore();
+    for (let i = 0; i < count; i++)
+      await store.create({
+        id: randomUUID(),
+        owner: { appId: 'app', tenantId: 'tenant' },
+        state: 'established',
+        direction: 'outgoing',
+        createdAt: T0,
+        deadline: T0 + 1000,
+        establishAt: null,
+        resource: { callbackUri: 'https://bot.example/cb' },
+      });
+    const { port, steps } = recorded(store);
+    // Each step reads the step clock twice (before and after): it "took" stepMs.
+    let wall = 0;
+    const service = new CallService(port, new ManualClock(T0 + 1000), {
+      keepAliveTimeoutMs: 45 * MINUTE,
+      establishDelayMs: 1000,
+      strictCallbackUri: false,
+      endedRetentionMs: 60 * MINUTE,
+      stepClock: () => (wall += stepMs),
+    });
+    const changed = await service.processDue();
+    const { active, ended } = await store.counts();
+    await store.close();
+    return { changed, active, ended, steps, service };
+  };
+
+  test('fast steps grow until a step takes its share of time (up to the cap); every call ends once', async () => {
+    const r = await sweep(3_000, 1);
+    assert.deepEqual(r.steps, [
+      { limit: EXPIRY_STEP_CALLS.first, ended: 200 },
+      { limit: 200 * EXPIRY_STEP_MS, ended: 2_000 },
+      { limit: EXPIRY_STEP_CALLS.max, ended: 800 },
+    ]);
+    assert.deepEqual([r.changed, r.active, r.ended], [3_000, 0, 3_000]);
+  });
+
+  test('slow steps (a loaded machine) shrink, so a request waits for about one step of EXPIRY_STEP_MS', async () => {
+    const r = await sweep(420, 4 * EXPIRY_STEP_MS);
+    // 200 calls took 4 times the step's time: the next steps end a quarter as many.
+    assert.deepEqual(
+      r.steps.map((s) => s.limit),
+      [200, 50, 50, 50, 50, 50],
+    );
+    assert.deepEqual([r.changed, r.active, r.ended], [420, 0, 420]);
+  });
+
+  test('the step size is bounded both ways', () => {
+    assert.equal(nextStepSize(200, 0.001, EXPIRY_STEP_MS), EXPIRY_STEP_CALLS.max);
+    assert.equal(nextStepSize(200, 0, EXPIRY_STEP_MS), EXPIRY_STEP_CALLS.max);
+    assert.equal(nextStepSize(200, 10_000, EXPIRY_STEP_MS), EXPIRY_STEP_CALLS.min);
+    assert.equal(nextStepSize(200, 20, 10), 100);
   });
 });

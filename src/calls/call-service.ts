@@ -34,6 +34,13 @@ export interface CallServiceConfig {
   strictCallbackUri: boolean;
   /** Ended calls stay visible in the control API this long, then are purged. */
   endedRetentionMs: number;
+  /**
+   * Wall time one expiry step aims at (EXPIRY_STEP_MS): how long a request arriving during a
+   * mass expiry may wait for the step in progress.
+   */
+  expiryStepMs?: number;
+  /** The wall clock (ms, any origin) expiry steps are timed on; performance.now by default. */
+  stepClock?: () => number;
 }
 
 /** The calling app: its identity as a call's source participant, and its granted roles. */
@@ -46,10 +53,15 @@ export interface AppIdentity extends CallOwner {
 
 const BATCH = 1000;
 /**
- * Calls one expiry step ends: small enough that a step takes a few milliseconds, so requests
- * arriving during a mass expiry (100,000 calls on one deadline) wait for one step, not for all.
+ * An expiry step (one store transaction) is sized by time, not by count: each ends as many calls
+ * as the last full step says fit in EXPIRY_STEP_MS, so requests arriving during a mass expiry
+ * (100,000 calls on one deadline) wait for one step of about that long, not for all, on a fast
+ * machine or a loaded one alike. Larger steps mean fewer commits: 200 calls a step spent about a
+ * quarter of a sweep's CPU in its 500 commits and their WAL frames (docs/benchmarks.md).
  */
-const EXPIRY_BATCH = 200;
+export const EXPIRY_STEP_MS = 10;
+/** Bounds of a step's size: the first step of a sweep uses the last size learned, at first 200. */
+export const EXPIRY_STEP_CALLS = { first: 200, min: 50, max: 5000 } as const;
 
 /**
  * The Graph error for a store's refusal: 404 if the call is not the owner's live call; 400 if
@@ -65,6 +77,13 @@ function refused(r: Refusal) {
  */
 const yieldToIo = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** Calls the next expiry step should end, given that the last full one ended `calls` in `elapsedMs`. */
+export function nextStepSize(calls: number, elapsedMs: number, targetMs: number): number {
+  const { min, max } = EXPIRY_STEP_CALLS;
+  if (!(elapsedMs > 0)) return max;
+  return Math.max(min, Math.min(max, Math.round((calls * targetMs) / elapsedMs)));
+}
+
 /** The calls domain: what each Graph and control operation does, independent of HTTP. */
 export class CallService {
   private readonly observers: CallObserver[] = [];
@@ -75,6 +94,8 @@ export class CallService {
    * deadlines spread one a millisecond) found nothing almost every time.
    */
   private purgeAt = Number.NEGATIVE_INFINITY;
+  /** Calls the next expiry step ends (see EXPIRY_STEP_MS). */
+  private expiryStep: number = EXPIRY_STEP_CALLS.first;
 
   constructor(
     private readonly store: CallsPort,
@@ -266,11 +287,16 @@ export class CallService {
       if (batch.length < BATCH) break;
       await yieldToIo();
     }
+    const wall = this.config.stepClock ?? performance.now.bind(performance);
     for (;;) {
-      const batch = await this.store.expireDue(now, EXPIRY_BATCH, { keepAlive: KEEPALIVE_TIMEOUT_RESULT, unanswered: UNANSWERED_RESULT });
+      const limit = this.expiryStep;
+      const started = wall();
+      const batch = await this.store.expireDue(now, limit, { keepAlive: KEEPALIVE_TIMEOUT_RESULT, unanswered: UNANSWERED_RESULT });
       for (const call of batch) this.emit(call, 'deleted');
       changed += batch.length;
-      if (batch.length < EXPIRY_BATCH) break;
+      if (batch.length < limit) break;
+      // Only a full step says what a call costs: a short one is mostly its commit.
+      this.expiryStep = nextStepSize(limit, wall() - started, this.config.expiryStepMs ?? EXPIRY_STEP_MS);
       await yieldToIo();
     }
     if (now >= this.purgeAt) {
