@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DEFAULT_APP } from '../src/auth/apps.js';
@@ -75,6 +75,14 @@ export async function seedCalls(spec: SeedSpec): Promise<{ seconds: number }> {
   })();
   db.pragma('journal_mode = WAL');
   db.close();
+  // Written with the journal and syncs off: put it on disk now, so the kernel's writeback of
+  // the whole file (about 900 MB for 1,000,000 calls) does not run during the measurements.
+  const fd = openSync(join(spec.dataDir, 'callkeeper.db'), 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
   return { seconds: (performance.now() - t0) / 1000 };
 }
 
