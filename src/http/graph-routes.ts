@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { AppRegistry } from '../auth/apps.js';
-import { CLOUDS, type Cloud } from '../auth/clouds.js';
+import type { Cloud } from '../auth/clouds.js';
 import type { Principal, TokenVerifier } from '../auth/token-verifier.js';
 import type { RequestCause } from '../calls/call-events.js';
 import { cloudOfCallId } from '../calls/call-ids.js';
@@ -8,6 +8,7 @@ import { toGraphCall } from '../calls/call-resource.js';
 import type { CallService } from '../calls/call-service.js';
 import type { CallOwner } from '../calls/call-types.js';
 import { type GraphError, graphErrors } from '../errors/graph-errors.js';
+import { graphRootPattern, PREFIXED_CALL_CLOUDS } from './graph-roots.js';
 import { addNotImplementedSegments } from './not-implemented-routes.js';
 import { causeOf } from './request-context.js';
 import { type Req, type ResourceOptions, resource } from './resource.js';
@@ -23,9 +24,6 @@ export interface GraphRouteDeps {
 /** The cloud whose Graph root a request came in on, set by its authentication hook. */
 const REQUEST_CLOUD = new WeakMap<FastifyRequest, Cloud['name']>();
 export const cloudOfRequest = (req: FastifyRequest): Cloud['name'] => REQUEST_CLOUD.get(req) ?? 'global';
-
-/** The Graph versions callkeeper serves; both behave alike for calls. */
-export const GRAPH_VERSIONS = ['v1.0', 'beta'] as const;
 
 export function principalOf(req: FastifyRequest): Principal {
   if (!req.principal) throw graphErrors.tokenMissing();
@@ -106,34 +104,45 @@ export function registerGraphRoutes(app: FastifyInstance, deps: GraphRouteDeps):
 }
 
 /**
- * Every Graph root callkeeper serves calls under (each cloud's prefix and version), with the
- * hook that authenticates requests with that cloud's tokens. China's Graph has no calls API:
- * its paths fall through to "segment not found".
+ * The Graph roots callkeeper serves calls under, as route patterns (graph-roots.ts: the global
+ * root, and one pattern for every prefixed cloud), each with the hook that authenticates
+ * requests with the tokens of the cloud the URL names. China's Graph has no calls API: its
+ * paths match no route and fall through to "segment not found".
  */
 export function graphRoots(verifiers: ReadonlyMap<Cloud['name'], TokenVerifier>): { root: string; opts: ResourceOptions }[] {
   const out: { root: string; opts: ResourceOptions }[] = [];
-  for (const cloud of CLOUDS) {
-    const verifier = verifiers.get(cloud.name);
-    if (!cloud.callsAvailable || !verifier) continue;
-    const admit = (req: FastifyRequest, principal: Principal): GraphError | undefined => {
-      if (principal.idtyp !== 'app') return graphErrors.delegatedToken();
-      req.principal = principal;
-      REQUEST_CLOUD.set(req, cloud.name);
-      // A call lives in one cloud: another cloud's token never reaches it (docs/decisions.md).
-      const id = (req.params as { id?: unknown } | undefined)?.id;
-      if (typeof id === 'string' && cloudOfCallId(id) !== cloud.name) return graphErrors.callNotFound();
-      return undefined;
-    };
-    // Callback-style: a token already verified is admitted without waiting on a promise.
+  const admit = (req: FastifyRequest, principal: Principal, cloud: Cloud['name']): GraphError | undefined => {
+    if (principal.idtyp !== 'app') return graphErrors.delegatedToken();
+    req.principal = principal;
+    REQUEST_CLOUD.set(req, cloud);
+    // A call lives in one cloud: another cloud's token never reaches it (docs/decisions.md).
+    const id = (req.params as { id?: unknown } | undefined)?.id;
+    if (typeof id === 'string' && cloudOfCallId(id) !== cloud) return graphErrors.callNotFound();
+    return undefined;
+  };
+  // Callback-style: a token already verified is admitted without waiting on a promise.
+  const authenticateWith = (req: FastifyRequest, verifier: TokenVerifier, cloud: Cloud['name'], done: (err?: Error) => void) => {
+    const principal = verifier.cached(req.headers.authorization);
+    if (principal) return done(admit(req, principal, cloud));
+    verifier.verify(req.headers.authorization).then(
+      (p) => done(admit(req, p, cloud)),
+      (err: Error) => done(err),
+    );
+  };
+  const global = verifiers.get('global');
+  if (global) {
+    const authenticate: onRequestHookHandler = (req, _reply, done) => authenticateWith(req, global, 'global', done);
+    out.push({ root: graphRootPattern([]), opts: { onRequest: authenticate } });
+  }
+  const prefixed = PREFIXED_CALL_CLOUDS.filter((c) => verifiers.has(c.name));
+  if (prefixed.length) {
+    // The route's pattern admits only these prefixes: `cloud` is always one of them.
+    const byPrefix = new Map(prefixed.map((c) => [c.prefix.slice(1), { name: c.name, verifier: verifiers.get(c.name) as TokenVerifier }]));
     const authenticate: onRequestHookHandler = (req, _reply, done) => {
-      const principal = verifier.cached(req.headers.authorization);
-      if (principal) return done(admit(req, principal));
-      verifier.verify(req.headers.authorization).then(
-        (p) => done(admit(req, p)),
-        (err: Error) => done(err),
-      );
+      const cloud = byPrefix.get((req.params as { cloud: string }).cloud) as { name: Cloud['name']; verifier: TokenVerifier };
+      authenticateWith(req, cloud.verifier, cloud.name, done);
     };
-    for (const version of GRAPH_VERSIONS) out.push({ root: `${cloud.prefix}/${version}`, opts: { onRequest: authenticate } });
+    out.push({ root: graphRootPattern(prefixed), opts: { onRequest: authenticate } });
   }
   return out;
 }

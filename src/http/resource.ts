@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler, onRequestHookHandler } from 'fastify';
 import { graphErrors } from '../errors/graph-errors.js';
+import { graphRouteLabels } from './graph-roots.js';
 import { notImplementedMethods } from './not-implemented-routes.js';
 
 type Method = 'GET' | 'POST' | 'DELETE' | 'PUT' | 'PATCH';
@@ -22,36 +23,53 @@ export interface ResourceOptions {
  * Registers a path's handlers, and a 405 with `Allow` for every other method, so a wrong
  * method gets Graph's answer rather than a framework 404. A method Graph documents on the path
  * but callkeeper does not implement (not-implemented-routes.ts) answers 501, after the
- * path's hooks (the token check), instead.
+ * path's hooks (the token check), instead. The other methods share one route (each method a
+ * route of its own was most of the cost of building the app).
  */
 export function resource(app: FastifyInstance, url: string, handlers: Partial<Record<Method, Handler>>, opts: ResourceOptions = {}): void {
   const allowed = Object.keys(handlers) as Method[];
   const allow = [...allowed, ...(allowed.includes('GET') ? ['HEAD'] : [])].join(', ');
+  const graphLabels = graphRouteLabels(url);
+  const labels = graphLabels ? { graphLabels } : {};
   for (const method of allowed) {
     const handler = handlers[method];
     if (!handler) continue;
-    app.route<RouteTypes>({ method, url, handler, ...(opts.onRequest ? { onRequest: opts.onRequest } : {}), config: opts.config ?? {} });
-  }
-  const missing = notImplementedMethods(url);
-  for (const [method, name] of missing ?? []) {
-    if (allowed.includes(method)) continue;
-    app.route({
+    app.route<RouteTypes>({
       method,
       url,
+      handler,
       ...(opts.onRequest ? { onRequest: opts.onRequest } : {}),
-      handler: async () => {
-        throw graphErrors.notImplemented({ feature: name });
-      },
+      config: { ...opts.config, ...labels },
     });
   }
-  const others = ALL.filter((m) => !allowed.includes(m) && !missing?.has(m));
-  if (others.length) {
-    app.route({
-      method: others,
-      url,
-      handler: async (req) => {
-        throw graphErrors.methodNotAllowed({ method: req.method, allow });
-      },
-    });
-  }
+  const others = ALL.filter((m) => !allowed.includes(m));
+  if (!others.length) return;
+  const missing = notImplementedMethods(url);
+  // HEAD is served as GET (Fastify's HEAD route of the GET it belongs to).
+  const methodOf = (req: FastifyRequest) => (req.method === 'HEAD' ? 'GET' : (req.method as Method));
+  const auth = opts.onRequest;
+  const unimplemented = missing && others.some((m) => missing.has(m)) ? missing : undefined;
+  // The token check runs for the methods answered 501 only, as when each had its own route.
+  const gate: onRequestHookHandler | undefined =
+    auth && unimplemented
+      ? function (this: FastifyInstance, req, reply, done) {
+          if (!unimplemented.has(methodOf(req))) return done();
+          if (auth.length < 3) {
+            (auth as onRequestAsyncHookHandler).call(this, req, reply).then(() => done(), done);
+            return;
+          }
+          (auth as onRequestHookHandler).call(this, req, reply, done);
+        }
+      : undefined;
+  app.route({
+    method: others,
+    url,
+    ...(gate ? { onRequest: gate } : {}),
+    config: labels,
+    handler: async (req) => {
+      const name = unimplemented?.get(methodOf(req));
+      if (name !== undefined) throw graphErrors.notImplemented({ feature: name });
+      throw graphErrors.methodNotAllowed({ method: req.method, allow });
+    },
+  });
 }

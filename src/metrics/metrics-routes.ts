@@ -1,4 +1,5 @@
 import type { FastifyInstance, onRequestAsyncHookHandler } from 'fastify';
+import { routeLabel } from '../http/graph-roots.js';
 import { resource } from '../http/resource.js';
 import type { CallkeeperMetrics } from './metrics.js';
 
@@ -9,7 +10,7 @@ import type { CallkeeperMetrics } from './metrics.js';
  */
 export function registerMetrics(app: FastifyInstance, metrics: CallkeeperMetrics, guard: onRequestAsyncHookHandler): void {
   app.addHook('onResponse', (req, reply, done) => {
-    metrics.request(req.routeOptions.url ?? 'unmatched', req.method, reply.statusCode, reply.elapsedTime / 1000);
+    metrics.request(routeLabel(req), req.method, reply.statusCode, reply.elapsedTime / 1000);
     done();
   });
   resource(
