@@ -20,6 +20,7 @@ import { notificationFaults } from './faults/notification-faults.js';
 import { Throttle, type ThrottleOptions } from './faults/throttle.js';
 import { buildHttpApp, type ConnectionLimits } from './http/app.js';
 import { boundUrl } from './http/control-guard.js';
+import { attachTls } from './http/tls-listener.js';
 import { DEFAULT_JOURNAL_SIZE, RequestJournal } from './journal/request-journal.js';
 import { DomainLog } from './logging/domain-log.js';
 import { createLogger, type LoggerConfig } from './logging/logger.js';
@@ -118,7 +119,10 @@ export const DEFAULTS: CallkeeperConfig = {
 export interface Callkeeper {
   /** The plain-http app. */
   readonly app: FastifyInstance;
-  /** The https app, when TLS material was given; same routes, same state. */
+  /**
+   * The app serving https, when TLS material was given: the same app as `app` (one app
+   * serves both schemes; `listenTls` starts its https listener).
+   */
   readonly tlsApp: FastifyInstance | undefined;
   readonly clock: Clock;
   /** The one logger: Fastify's request lines and the domain events (logging/domain-log.ts). */
@@ -142,7 +146,7 @@ export interface Callkeeper {
   readonly instanceName: string;
   /** Starts listening; resolves with the address (http://host:port). */
   listen(host: string, port: number): Promise<string>;
-  /** Starts the https app listening; resolves with the address (https://host:port). */
+  /** Starts listening for https; resolves with the address (https://host:port). */
   listenTls(host: string, port: number): Promise<string>;
   /** Stops accepting requests, lets in-flight ones finish, stops the scheduler, closes the store. */
   close(): Promise<void>;
@@ -268,7 +272,8 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
     limits: config.limits,
   };
   const app = buildHttpApp(deps, httpOptions);
-  const tlsApp = config.tls ? buildHttpApp(deps, { ...httpOptions, https: config.tls }) : undefined;
+  // https is served by the same app (one set of routes and hooks for both schemes).
+  const tls = config.tls ? attachTls(app, config.tls, clock, config.limits) : undefined;
   if (store instanceof RedisStore) await checkPersistence(store, logger, instanceName);
   await scheduler.start();
   await operationScheduler.start();
@@ -278,7 +283,7 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
   let closed: Promise<void> | undefined;
   return {
     app: built,
-    tlsApp,
+    tlsApp: tls ? built : undefined,
     clock,
     logger,
     store,
@@ -301,16 +306,16 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
       return boundUrl('http', built.server.address(), url);
     },
     async listenTls(host, port) {
-      if (!tlsApp) throw new Error('no TLS certificate was configured');
-      const url = await tlsApp.listen({ host, port });
-      return boundUrl('https', tlsApp.server.address(), url);
+      if (!tls) throw new Error('no TLS certificate was configured');
+      return tls.listen(host, port);
     },
     close() {
       closed ??= (async () => {
         // Delivery stops first, with its own grace period: a request that waits on it (a flush)
         // must not hold the HTTP close behind a bot that never answers.
         const delivery = notifier.stop();
-        await Promise.all([built.close(), tlsApp?.close()]);
+        // Closes the https servers too (tls-listener.ts).
+        await built.close();
         scheduler.stop();
         operationScheduler.stop();
         await scheduler.idle();

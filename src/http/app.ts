@@ -75,7 +75,6 @@ export interface HttpOptions {
   instanceName: string;
   /** callkeeper's one logger (logging/logger.ts); Fastify logs requests through it. */
   logger: Logger;
-  https?: { key: string; cert: string } | undefined;
   /** How long a client may take, and how many connections it may hold (docs/security.md). */
   limits?: ConnectionLimits | undefined;
   /** The control API's shared secret (--control-token); see control-guard.ts. */
@@ -104,17 +103,25 @@ export const DEFAULT_LIMITS: ConnectionLimits = {
   maxConnections: 8_192,
 };
 
-/** Builds the HTTP app without listening: tests inject into it, the CLI listens. */
+/** The options Node's http and https servers take from the limits. */
+export function nodeHttpOptions(limits: ConnectionLimits) {
+  return {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    // Node checks the header and request deadlines on this period (default 30 s: far too coarse).
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
+  };
+}
+
+/**
+ * Builds the HTTP app without listening: tests inject into it, the CLI listens. The same app
+ * serves https when given a certificate (tls-listener.ts).
+ */
 export function buildHttpApp(deps: HttpDeps, opts: HttpOptions): FastifyInstance {
   const diagnostic = diagnosticHeader(opts.instanceName);
   const { clock } = deps;
   const limits = opts.limits ?? DEFAULT_LIMITS;
-  // Node checks the header and request deadlines on this period (default 30 s: far too coarse).
-  const nodeHttp = {
-    headersTimeout: limits.headersTimeoutMs,
-    requestTimeout: limits.requestTimeoutMs,
-    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
-  };
+  const nodeHttp = nodeHttpOptions(limits);
   const app = Fastify({
     requestTimeout: limits.requestTimeoutMs,
     keepAliveTimeout: limits.keepAliveTimeoutMs,
@@ -131,7 +138,6 @@ export function buildHttpApp(deps: HttpDeps, opts: HttpOptions): FastifyInstance
     return503OnClosing: false,
     clientErrorHandler: clientErrorResponder(clock),
     frameworkErrors: (err, req, reply) => sendGraphError(req, reply, toGraphError(err, opts.bodyLimit), clock, diagnostic),
-    ...(opts.https ? { https: { ...nodeHttp, ...opts.https } } : {}),
   }) as unknown as FastifyInstance;
   app.server.maxConnections = limits.maxConnections;
 
