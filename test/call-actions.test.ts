@@ -4,9 +4,10 @@ import { after, before, describe, test } from 'node:test';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { parse } from 'yaml';
 import { callBody, type GraphErrorBody, startServer, type TestServer } from './helpers.js';
+import { FIXTURES } from './paths.js';
 import { Receiver } from './receiver.js';
 
-const SPEC = new URL('./fixtures/graph/CloudCommunications.v1.0.yml', import.meta.url);
+const SPEC = `${FIXTURES}graph/CloudCommunications.v1.0.yml`;
 
 /** As in openapi-conformance.test.ts: Graph's annotations are not part of the schemas. */
 function relax(node: unknown): unknown {

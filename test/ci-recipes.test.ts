@@ -4,11 +4,9 @@ import { once } from 'node:events';
 import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { tempDir } from './helpers.js';
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+import { ROOT } from './paths.js';
 
 /** The body of the first ```lang block after `heading` in README.md. */
 function readmeBlock(heading: string, lang: string): string {

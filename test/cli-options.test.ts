@@ -3,7 +3,6 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Ajv } from 'ajv';
 import { envName, flagName } from '../src/cli/option-def.js';
@@ -12,8 +11,8 @@ import { resolveOptions } from '../src/cli/options.js';
 import { SERVE_OPTIONS } from '../src/cli/serve-options.js';
 import { runCli, spawnServe } from './cli-process.js';
 import { tempDir } from './helpers.js';
+import { ROOT } from './paths.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const run = promisify(execFile);
 const resolveServe = (argv: string[], env: Record<string, string> = {}) =>
   resolveOptions(SERVE_OPTIONS, argv, env, { command: 'callkeeper serve', configKey: 'config', extraFileKeys: ['apps'] });

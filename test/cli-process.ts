@@ -4,10 +4,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { ROOT } from './paths.js';
 
 /** The built CLI, as `npm start` and the bin run it. */
-export const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+export const CLI = `${ROOT}dist/cli/main.js`;
 
 let stateDir: string | undefined;
 

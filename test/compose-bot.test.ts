@@ -4,11 +4,9 @@ import { once } from 'node:events';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { spawnServe } from './cli-process.js';
 import { tempDir } from './helpers.js';
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+import { ROOT } from './paths.js';
 
 test('the compose example bot (plain Node, no dependencies) runs against a real callkeeper: token, call, keepAlive, validated notifications, its end', async () => {
   const dir = tempDir();

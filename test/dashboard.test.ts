@@ -13,6 +13,7 @@ import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { DEFAULT_APP } from '../src/auth/apps.js';
 import { type Callkeeper, createCallkeeper } from '../src/server.js';
 import { callBody, fetchToken, OTHER_APP } from './helpers.js';
+import { ROOT } from './paths.js';
 import { Receiver } from './receiver.js';
 
 /**
@@ -30,8 +31,7 @@ async function until(check: () => Promise<boolean>, timeoutMs = 20_000): Promise
 
 // The README's screenshots are refreshed only when asked (CALLKEEPER_SCREENSHOTS=docs), so a
 // test run leaves the clone as it found it; otherwise they go to a temporary directory.
-const SHOTS =
-  process.env.CALLKEEPER_SCREENSHOTS === 'docs' ? new URL('../docs/', import.meta.url).pathname : mkdtempSync(join(tmpdir(), 'ck-shots-'));
+const SHOTS = process.env.CALLKEEPER_SCREENSHOTS === 'docs' ? `${ROOT}docs/` : mkdtempSync(join(tmpdir(), 'ck-shots-'));
 const shot = (name: string): string => join(SHOTS, name);
 const ARGS = [
   '--headless',

@@ -3,8 +3,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { aadErrors } from '../src/auth/aad-errors.js';
 import { graphErrors } from '../src/errors/graph-errors.js';
+import { ROOT } from './paths.js';
 
-const DOC = new URL('../docs/errors.md', import.meta.url);
+const DOC = `${ROOT}docs/errors.md`;
 const BEGIN = '<!-- generated from src/errors/graph-errors.ts and src/auth/aad-errors.ts: do not edit by hand -->';
 const END = '<!-- end of generated tables -->';
 

@@ -3,12 +3,11 @@ import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { spawnServe } from './cli-process.js';
 import { tempDir } from './helpers.js';
+import { ROOT } from './paths.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const run = promisify(execFile);
 
 /** The ```lang blocks of a Markdown file. */

@@ -11,6 +11,7 @@ import type { KeepAlive } from '../src/keeper/keep-alive.js';
 import type { KeepAliveEvents } from '../src/keeper/keep-alive-events.js';
 import type { KeepAliveOptions } from '../src/keeper/keep-alive-options.js';
 import { KEEP_EXIT, KEEP_HELP } from '../src/keeper/keep-command.js';
+import { ROOT } from './paths.js';
 
 type OwnMembers = Exclude<keyof KeepAlive, keyof EventEmitter>;
 
@@ -64,7 +65,7 @@ const OPTIONS: Record<keyof KeepAliveOptions, true> = {
 };
 
 // The keeper's reference lives in the README, section "The keep-alive runtime".
-const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+const readme = readFileSync(`${ROOT}README.md`, 'utf8');
 const from = readme.indexOf('## The keep-alive runtime');
 const doc = readme.slice(from, readme.indexOf('\n## ', from + 1));
 

@@ -16,6 +16,7 @@ import { clientCredentials } from '../src/keeper/client-credentials.js';
 import type { KeepAlive } from '../src/keeper/keep-alive.js';
 import type { TokenCredentialLike } from '../src/keeper/token-source.js';
 import { type Callkeeper, createCallkeeper } from '../src/server.js';
+import { workerBoot } from './paths.js';
 
 export const CALL_BODY = {
   callbackUri: 'https://127.0.0.1:4/cb',
@@ -274,16 +275,14 @@ export class FaultProxy {
 }
 
 /**
- * Runs a long test's body in a worker thread (with tsx's loader registered there too) and
- * resolves with what it returns. node:test tracks every async resource of the thread its tests
+ * Runs a long test's body in a worker thread (with tsx's loader registered there too, unless the
+ * tests run compiled: test/paths.ts) and resolves with what it returns. node:test tracks every async resource of the thread its tests
  * run in (an async hook), which costs a keeper run with thousands of HTTP round trips about a
  * fifth of its CPU; a worker has no such hook. The body runs `workerTask`'s handler in `file`
  * (the test file itself, `import.meta.url`); a failed assertion there fails the test here.
  */
 export function inWorker<T>(file: string, task: string, data: unknown = null): Promise<T> {
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(file)}); })`;
-  const worker = new Worker(boot, { eval: true, workerData: { task, data } });
+  const worker = new Worker(workerBoot(file), { eval: true, workerData: { task, data } });
   return new Promise((resolve, reject) => {
     worker.once('message', (m: { ok: true; value: T } | { ok: false; message: string; stack: string }) => {
       if (m.ok) resolve(m.value);

@@ -18,6 +18,7 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import { KeepAlive } from '../src/keeper/keep-alive.js';
 import type { TokenCredentialLike } from '../src/keeper/token-source.js';
 import { HOUR, MINUTE, perSecond, startRig } from './keeper-harness.test.js';
+import { workerBoot } from './paths.js';
 
 interface SoakPlan {
   calls: number;
@@ -107,12 +108,9 @@ async function soak(p: SoakPlan): Promise<SoakReport> {
   }
 }
 
-/** Runs `soak` in a worker thread with tsx's loader registered there too. */
+/** Runs `soak` in a worker thread (with tsx's loader registered there too, unless compiled). */
 function soakInWorker(p: SoakPlan): Promise<SoakReport> {
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const self = import.meta.url;
-  const boot = `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(self)}); })`;
-  const worker = new Worker(boot, { eval: true, workerData: p });
+  const worker = new Worker(workerBoot(import.meta.url), { eval: true, workerData: p });
   return new Promise((resolve, reject) => {
     worker.once('message', (r: SoakReport) => resolve(r));
     worker.once('error', reject);

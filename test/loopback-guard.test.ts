@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { ROOT } from './paths.js';
 
-const GUARD = fileURLToPath(new URL('./loopback-only.mjs', import.meta.url));
+const GUARD = `${ROOT}test/loopback-only.mjs`;
 
 /** Runs a script in a fresh node guarded as `npm test` guards every test (its own root, not this run's). */
 function guarded(script: string): Promise<{ code: number | null; stderr: string; stdout: string }> {

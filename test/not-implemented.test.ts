@@ -4,8 +4,9 @@ import { after, before, describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { NOT_IMPLEMENTED } from '../src/http/not-implemented-routes.js';
 import { type GraphErrorBody, startServer, type TestServer } from './helpers.js';
+import { FIXTURES } from './paths.js';
 
-const OPENAPI = new URL('./fixtures/graph/CloudCommunications.v1.0.yml', import.meta.url);
+const OPENAPI = `${FIXTURES}graph/CloudCommunications.v1.0.yml`;
 const METHODS = ['get', 'post', 'patch', 'put', 'delete'] as const;
 
 interface Documented {

@@ -1,18 +1,18 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { DEFAULT_APP } from '../src/auth/apps.js';
 import { startTlsServer } from './helpers.js';
+import { testModuleArgs } from './paths.js';
 import type { FlowResult } from './sdk-flows/flows.js';
 
 const run = promisify(execFile);
-const RUNNER = fileURLToPath(new URL('./sdk-flows/run-flow.ts', import.meta.url));
+const RUNNER = testModuleArgs('sdk-flows/run-flow.ts');
 
 async function runFlow(flow: 'graph-client' | 'kiota', env: Record<string, string>): Promise<FlowResult> {
   try {
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', RUNNER, flow], { env: { ...process.env, ...env }, timeout: 60_000 });
+    const { stdout } = await run(process.execPath, [...RUNNER, flow], { env: { ...process.env, ...env }, timeout: 60_000 });
     return JSON.parse(stdout.trim().split('\n').pop() ?? '') as FlowResult;
   } catch (err) {
     const e = err as { stderr?: string; stdout?: string };

@@ -4,8 +4,9 @@ import { after, before, describe, test } from 'node:test';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { parse } from 'yaml';
 import { callBody, startServer, type TestServer } from './helpers.js';
+import { FIXTURES } from './paths.js';
 
-const SPEC = new URL('./fixtures/graph/CloudCommunications.v1.0.yml', import.meta.url);
+const SPEC = `${FIXTURES}graph/CloudCommunications.v1.0.yml`;
 
 /**
  * The PowerShell-flavoured OpenAPI declares `additionalProperties: {type: object}` everywhere,

@@ -4,11 +4,10 @@ import { once } from 'node:events';
 import { cpSync, existsSync, mkdirSync, readFileSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { tempDir } from './helpers.js';
+import { ROOT } from './paths.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const execFileP = promisify(execFile);
 const NPM_TIMEOUT = 10 * 60_000;
 

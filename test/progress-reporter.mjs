@@ -11,7 +11,8 @@
 import { relative } from 'node:path';
 
 /** @param {string | undefined} file */
-const rel = (file) => (file ? relative(process.cwd(), file) : '(no file)');
+// A compiled test file (.test-build/test/foo.test.js, test/build-tests.mjs) is named by its source.
+const rel = (file) => (file ? relative(process.cwd(), file).replace(/^\.test-build\/(.*)\.js$/, '$1.ts') : '(no file)');
 /** @param {number | undefined} ms */
 const seconds = (ms) => `${((ms ?? 0) / 1000).toFixed(1)} s`;
 /** @param {string[]} lines */

@@ -3,12 +3,11 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { startTlsServer } from './helpers.js';
+import { ROOT } from './paths.js';
 
 const run = promisify(execFile);
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 // Inside the repo so the snippets' imports resolve from its node_modules, as in a user's project.
 const SNIPPETS = join(ROOT, 'node_modules', '.cache', 'callkeeper-readme-snippets');
 

@@ -2,12 +2,16 @@
  * Runs the test files with node's test runner, as `npm test` and `npm run coverage` do: files in
  * parallel, the longest first, each line of test/progress-reporter.mjs as it comes.
  *
+ *   node --import ./test/loopback-only.mjs test/run-tests.mjs [file ...]
  *   node --import tsx --import ./test/loopback-only.mjs test/run-tests.mjs [file ...]
  *
- * Without files: every test/*.test.ts. Each file runs in a process of its own started with this
- * process's flags (--import tsx and the loopback guard, which every process a test starts
- * inherits). Why not `node --test`: it sorts its files by name, whatever order they are given in,
- * and a long file started late runs alone at the end while the other core idles. Here the files
+ * Without files: every test/*.test.ts. Run without tsx (as `npm test` does), it first compiles
+ * the TypeScript to .test-build/ (test/build-tests.mjs) and runs the compiled files with plain
+ * node; run with `--import tsx` (as `npm run coverage` does), the .ts files through tsx. Each file
+ * runs in a process of its own started with this process's flags (the loopback guard, which
+ * every process a test starts inherits, and tsx when given). Why not `node --test`: it sorts its
+ * files by name, whatever order they are given in, and a long file started late runs alone at
+ * the end while the other core idles. Here the files
  * named in LONGEST_FIRST start first (measured on a two-core machine; the reporter prints each
  * file's time: refresh the list when it drifts), the rest follow by name.
  *
@@ -16,7 +20,7 @@
  * (forceExit), so a run always finishes.
  */
 import { readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { run } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import progress from './progress-reporter.mjs';
@@ -66,9 +70,18 @@ export function orderedTestFiles() {
   return all.sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
 }
 
+/** Whether this process runs TypeScript through tsx (`npm run coverage`) rather than compiled tests. */
+const underTsx = process.execArgv.some((a, i, all) => /(^|=)tsx$/.test(a) || (a === '--import' && all[i + 1] === 'tsx'));
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const named = process.argv.slice(2);
-  const files = (named.length > 0 ? named : orderedTestFiles()).map((f) => resolve(ROOT, f));
+  let files = (named.length > 0 ? named : orderedTestFiles()).map((f) => resolve(ROOT, f));
+  if (!underTsx) {
+    const { buildTests, OUT } = await import('./build-tests.mjs');
+    const built = await buildTests();
+    process.stdout.write(`compiled ${built.files} files to .test-build in ${(built.ms / 1000).toFixed(1)} s\n`);
+    files = files.map((f) => join(OUT, relative(ROOT, f).replace(/\.ts$/, '.js')));
+  }
   const concurrency = Number(process.env.CALLKEEPER_TEST_CONCURRENCY ?? 3);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error('CALLKEEPER_TEST_CONCURRENCY: a whole number of files, 1 or more');
   process.chdir(ROOT);

@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ClientSecretCredential } from '@azure/identity';
 import { Agent } from 'undici';
@@ -19,10 +18,11 @@ import { KeepAlive } from '../src/keeper/keep-alive.js';
 import type { AttemptFailedEvent, SentEvent } from '../src/keeper/keep-alive-events.js';
 import { spawnServe } from './cli-process.js';
 import { callBody, MINUTE, startTlsServer, tempDir } from './helpers.js';
+import { testModuleArgs } from './paths.js';
 import type { HoursResult } from './sdk-flows/flows.js';
 
 const run = promisify(execFile);
-const RUNNER = fileURLToPath(new URL('./sdk-flows/run-flow.ts', import.meta.url));
+const RUNNER = testModuleArgs('sdk-flows/run-flow.ts');
 const HOURS = 10;
 const ROUNDS = HOURS * 4;
 
@@ -44,7 +44,7 @@ async function runHoursFlow(https: string, caPath: string, control: string, wait
     ...(wait ? { CK_FLOW_WAIT: '1' } : {}),
   };
   try {
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', RUNNER, 'graph-client-hours'], { env, timeout: 180_000 });
+    const { stdout } = await run(process.execPath, [...RUNNER, 'graph-client-hours'], { env, timeout: 180_000 });
     return JSON.parse(stdout.trim().split('\n').pop() ?? '') as HoursResult;
   } catch (err) {
     const e = err as { stderr?: string; stdout?: string };
