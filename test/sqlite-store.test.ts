@@ -57,6 +57,48 @@ test('SQLite on disk: a second store opened on the same file sees every acknowle
   }
 });
 
+test('SQLite: a sweep steps over calls kept alive since their check and still ends `limit` due ones per step', async () => {
+  const store = new SqliteCallStore();
+  const owner = { appId: 'a', tenantId: 't' };
+  const results = { keepAlive: KEEPALIVE_TIMEOUT_RESULT, unanswered: UNANSWERED_RESULT };
+  // 40 calls checked in id order (deadlines 100..139); the first 20 and every other one after
+  // were kept alive at 90 (deadline 1,000), so the first windows hold nothing but kept calls.
+  const kept = new Set<string>();
+  for (let i = 0; i < 40; i++) {
+    const id = `c${String(i).padStart(2, '0')}`;
+    await store.create({
+      id,
+      owner,
+      state: 'established',
+      direction: 'outgoing',
+      createdAt: 0,
+      deadline: 100 + i,
+      establishAt: null,
+      resource: {},
+    });
+    if (i < 20 || i % 2 === 0) kept.add(id);
+  }
+  for (const id of kept) assert.ok((await store.keepAlive(id, owner, 90, 1_000)).ok);
+  const steps: string[][] = [];
+  for (;;) {
+    const ended = await store.expireDue(200, 4, results);
+    steps.push(ended.map((c) => `${c.id}@${c.endedAt}`));
+    if (ended.length < 4) break;
+  }
+  // 10 due calls (the odd ones from 21), oldest deadline first, 4 a step, each stamped at its deadline.
+  assert.deepEqual(steps, [
+    ['c21@121', 'c23@123', 'c25@125', 'c27@127'],
+    ['c29@129', 'c31@131', 'c33@133', 'c35@135'],
+    ['c37@137', 'c39@139'],
+  ]);
+  // The kept calls are live, and their checks moved to their deadline: nothing is due before it.
+  for (const id of kept) assert.equal((await store.get(id))?.state, 'established');
+  assert.equal((await store.nextDue()).deadline, 1_000);
+  assert.deepEqual(await store.expireDue(999, 4, results), []);
+  assert.equal((await store.expireDue(1_000, 100, results)).length, kept.size);
+  await store.close();
+});
+
 test('SQLite on disk: WAL checkpoints run in the background worker, not in request commits', async () => {
   const dir = tempDir();
   try {

@@ -128,15 +128,14 @@ type HotColumns = Pick<Row, 'deadline' | 'last_keepalive_at'>;
 type CallColumns = Omit<Row, 'resource' | 'deadline' | 'last_keepalive_at'>;
 
 /**
- * What the sweep's UPDATE returns of each call it ends: the rest is what that UPDATE set (END_SET:
- * terminated, no deadline, no establish time), and `unanswered` says which result it was given.
+ * What the sweep reads of each call whose check has come (the dueWindow statement): what its
+ * CallSummary needs beyond what ending it sets (END_SET: terminated, no deadline, no establish
+ * time), its deadline (passed: it ends, stamped then; still ahead: it was kept alive since, and
+ * only its check moves), and whether it is incoming (which result it ends with).
  */
-const EXPIRED_COLUMNS = `rid, id, app_id, tenant_id, direction, created_at,
-  (SELECT last_keepalive_at FROM call_hot h WHERE h.id = calls.id), ended_at,
-  result_code = :uCode AND result_subcode = :uSubcode AND result_message = :uMessage AS unanswered`;
-type ExpiredRow = [number, string, string, string, 'incoming' | 'outgoing', number, number | null, number, 0 | 1];
+type DueRow = [number, string, string, string, 'incoming' | 'outgoing', number, number | null, number | null, 0 | 1];
 
-function expiredSummary(r: ExpiredRow, results: ExpiryResults): CallSummary {
+function expiredSummary(r: DueRow, results: ExpiryResults): CallSummary {
   const [, id, appId, tenantId, direction, createdAt, lastKeepAliveAt, endedAt, unanswered] = r;
   const result = unanswered ? results.unanswered : results.keepAlive;
   return {
@@ -302,8 +301,6 @@ export class SqliteStore implements Store {
     notifications: CallNotification[],
     at: number,
   ) => void;
-  /** The sweep moment whose calls were last rechecked (see the expireDue transaction). */
-  private recheckedAt: number | undefined;
   /** The next slice of warmHot, until call_hot is in the page cache. */
   private warming: NodeJS.Immediate | undefined;
   /** Bytes of a page: a WAL frame holds one (and a 24-byte header). */
@@ -405,22 +402,29 @@ export class SqliteStore implements Store {
          RETURNING ${CALL_COLUMNS}`,
       ),
       answerHot: db.prepare('UPDATE call_hot SET deadline = ? WHERE id = ? RETURNING deadline, last_keepalive_at'),
-      // ended_at = deadline: SET reads the row's old values, so the end is stamped at the
-      // deadline itself, however late the sweep runs; likewise the CASE sees the old state.
-      expireDue: db
+      // The sweep's window: calls whose check has come, in check order, each read once with its
+      // hot row (DueRow). The deadline itself is not indexed: a keepAlive moves it on every call,
+      // and an index on it would cost two index-page writes per keepAlive. check_at is indexed
+      // instead and moves only in the sweep: to the deadline of a call kept alive since its
+      // check (recheck), away when the call ends. Either way the call leaves the window.
+      dueWindow: db
         .prepare(
-          `UPDATE calls SET ${END_SET}, ended_at = (SELECT deadline FROM call_hot h WHERE h.id = calls.id),
+          `SELECT c.rid, c.id, c.app_id, c.tenant_id, c.direction, c.created_at, h.last_keepalive_at, h.deadline,
+             c.state = 'incoming'
+           FROM calls c JOIN call_hot h ON h.id = c.id
+           WHERE c.check_at <= :now ORDER BY c.check_at LIMIT :limit`,
+        )
+        // Arrays: row objects were half the cost of reading a sweep's calls.
+        .raw(true),
+      // The window's due calls end, each stamped at its own deadline however late the sweep runs
+      // (`ends`: [rid, deadline] pairs as JSON); the CASE sees the row's old state.
+      endDue: db.prepare(
+        `UPDATE calls SET ${END_SET}, ended_at = j.value ->> 1,
            result_code = CASE WHEN state = 'incoming' THEN :uCode ELSE :kCode END,
            result_subcode = CASE WHEN state = 'incoming' THEN :uSubcode ELSE :kSubcode END,
            result_message = CASE WHEN state = 'incoming' THEN :uMessage ELSE :kMessage END
-         WHERE rid IN (
-           SELECT c.rid FROM calls c JOIN call_hot h ON h.id = c.id
-           WHERE c.check_at <= :now AND h.deadline <= :now ORDER BY c.check_at LIMIT :limit)
-         RETURNING ${EXPIRED_COLUMNS}`,
-        )
-        // Arrays, and only what the rest of an ended call is not known from (EXPIRED_COLUMNS):
-        // RETURNING and row objects were half the cost of a sweep of 100,000 calls.
-        .raw(true),
+         FROM json_each(:ends) j WHERE calls.rid = j.value ->> 0`,
+      ),
       // The 'ended' facts of a sweep's calls in one statement, in end order. An ended call's
       // resource no longer changes, so each fact refers to it (resource_rid) instead of copying
       // it: the snapshot holds the rest, and its callbackUri is read from it at delivery (toEntry;
@@ -443,15 +447,9 @@ export class SqliteStore implements Store {
         )
         // Per fact, the call id if it queued behind older entries of its call, else NULL.
         .pluck(),
-      // The deadline itself is not indexed: a keepAlive moves it on every call, and an index on
-      // it would cost two index-page writes per keepAlive. check_at is indexed instead and moves
-      // only here, when a sweep finds a call whose check came but whose deadline was pushed on.
-      recheck: db.prepare(
-        `UPDATE calls SET check_at = (SELECT deadline FROM call_hot h WHERE h.id = calls.id)
-         WHERE rid IN (
-           SELECT c.rid FROM calls c JOIN call_hot h ON h.id = c.id
-           WHERE c.check_at <= :now AND h.deadline > :now LIMIT :limit)`,
-      ),
+      // A call of the window kept alive since its check: its check moves to its deadline
+      // ([rid, deadline] pairs as JSON).
+      recheck: db.prepare('UPDATE calls SET check_at = j.value ->> 1 FROM json_each(?) j WHERE calls.rid = j.value ->> 0'),
       // The ended calls' hot rows: their deadline goes (a sweep's ids, as a JSON array).
       expireHot: db.prepare('UPDATE call_hot SET deadline = NULL WHERE id IN (SELECT value FROM json_each(?))'),
       establishDue: db.prepare(
@@ -631,18 +629,39 @@ export class SqliteStore implements Store {
         return ok(call);
       }),
       expireDue: db.transaction((params: Record<string, string | number>, results: ExpiryResults): CallSummary[] => {
-        // The recheck reads every call whose check has come: once per sweep moment, not once per
-        // batch (a sweep of 100,000 calls in batches of 1,000 would read them 100 times over).
-        // Calls kept alive since then are only stepped over (deadline > now), never ended.
-        if (params.now !== this.recheckedAt) {
-          while (this.stmts.recheck.run({ now: params.now, limit: 10_000 }).changes === 10_000);
-          this.recheckedAt = Number(params.now);
+        // Window after window of calls whose check has come, until `limit` have ended or none is
+        // left: each call read leaves the window (ended, or its check moved on), so no call is
+        // read twice, and a sweep of 100,000 reads each once (no pass over all of them first to
+        // find those kept alive since their check).
+        const now = Number(params.now);
+        const limit = Number(params.limit);
+        const { kCode, kSubcode, kMessage, uCode, uSubcode, uMessage } = params;
+        const rows: DueRow[] = [];
+        for (;;) {
+          const want = limit - rows.length;
+          const window = this.stmts.dueWindow.all({ now, limit: want }) as DueRow[];
+          const ends: [number, number][] = [];
+          const kept: [number, number][] = [];
+          for (const r of window) {
+            if (r[7] !== null && r[7] > now) kept.push([r[0], r[7]]);
+            else {
+              // A deadline is never missing while a check is set; if a file says otherwise, now.
+              r[7] ??= now;
+              ends.push([r[0], r[7]]);
+              rows.push(r);
+            }
+          }
+          if (ends.length > 0) {
+            const ended = this.stmts.endDue.run({ kCode, kSubcode, kMessage, uCode, uSubcode, uMessage, ends: JSON.stringify(ends) });
+            if (ended.changes !== ends.length) throw new Error(`the sweep ended ${ended.changes} of ${ends.length} due calls`);
+          }
+          if (kept.length > 0) this.stmts.recheck.run(JSON.stringify(kept));
+          // No call kept alive: the window was all due. A short window: none is left.
+          if (kept.length === 0 || window.length < want) break;
         }
-        const rows = this.stmts.expireDue.all(params) as ExpiredRow[];
         if (rows.length === 0) return [];
         this.stmts.expireHot.run(JSON.stringify(rows.map((r) => r[1])));
         const queued = this.stmts.enqueueEnded.all(JSON.stringify(rows.map((r) => r[0]))) as (string | null)[];
-        const now = Number(params.now);
         this.stmts.addPending.run(queued.length, 0);
         // The bounds, as enqueueFact keeps them one entry at a time: a call with older pending
         // entries may now be past its own bound; the whole outbox past its total.
@@ -853,8 +872,10 @@ export class SqliteStore implements Store {
 
   expireDue(now: number, limit: number, results: ExpiryResults): Promise<CallSummary[]> {
     const { keepAlive: k, unanswered: u } = results;
+    // IMMEDIATE: the window is read and written in one write transaction (another connection
+    // on the file cannot write between, so no call is ended twice).
     return this.run(() =>
-      this.tx.expireDue(
+      this.tx.expireDue.immediate(
         {
           now,
           limit,
