@@ -76,6 +76,9 @@ export async function benchScale(ctx: BenchContext, stores: ScaleStores): Promis
     origin: child.url,
     pathFor: seededPaths(1, count),
     headers: { authorization: `Bearer ${await fetchToken(child.url)}` },
+    // The server's own CPU per keepAlive: what the store's size costs, hardly moved by how
+    // much of the shared cores the load generator and the neighbours take in a round.
+    cpuUs: async () => (await child.ask('stats')).cpuUs,
   });
   const small = await target('1,000 calls', smallChild, SMALL);
   const large = await target('1,000,000 calls', largeChild, LARGE);
@@ -93,6 +96,7 @@ export async function benchScale(ctx: BenchContext, stores: ScaleStores): Promis
   const l = res.get(large.name);
   if (!s || !l) throw new Error('scale: missing result');
   const ratio = l.rps / s.rps;
+  const cpu = (a: typeof s) => (a.cpuUsPerRequest === undefined ? '?' : `${a.cpuUsPerRequest.toFixed(1)} µs`);
   ctx.raw.scale = {
     small: s,
     large: l,
@@ -105,7 +109,7 @@ export async function benchScale(ctx: BenchContext, stores: ScaleStores): Promis
       measured: `${fmt.rps(l.rps)} vs ${fmt.rps(s.rps)}: ${fmt.ratio(ratio)}`,
       target: 'ratio >= 0.9',
       verdict: ratio >= 0.9 && l.failed === 0 && s.failed === 0 ? 'met' : 'missed',
-      ...(l.failed + s.failed ? { note: `${l.failed + s.failed} requests failed` } : {}),
+      note: `server CPU per keepAlive ${cpu(l)} vs ${cpu(s)}${l.failed + s.failed ? `; ${l.failed + s.failed} requests failed` : ''}`,
     },
     {
       figure: 'scale: peak RSS under load',
