@@ -23,20 +23,19 @@ export function registerJournalHooks(app: FastifyInstance, journal: RequestJourn
     req.journaled = true;
     const params = req.params as { id?: unknown } | undefined;
     const callId = typeof params?.id === 'string' ? params.id.slice(0, 200) : null;
-    journal
-      .record({
-        at: req.arrivedAt,
-        method: req.method,
-        path: path.slice(0, 500),
-        status,
-        latencyMs: Math.round(latencyMs * 100) / 100,
-        appId: req.principal?.appId ?? null,
-        callId,
-        requestId: req.id,
-        clientRequestId: req.clientRequestId,
-        fault: req.fault,
-      })
-      .catch((err: unknown) => req.log.warn({ err }, 'recording a request in the journal failed'));
+    const appended = journal.record({
+      at: req.arrivedAt,
+      method: req.method,
+      path: path.slice(0, 500),
+      status,
+      latencyMs: Math.round(latencyMs * 100) / 100,
+      appId: req.principal?.appId ?? null,
+      callId,
+      requestId: req.id,
+      clientRequestId: req.clientRequestId,
+      fault: req.fault,
+    });
+    appended?.catch((err: unknown) => req.log.warn({ err }, 'recording a request in the journal failed'));
   };
 
   app.addHook('onRequest', (req, _reply, done) => {

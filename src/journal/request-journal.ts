@@ -65,9 +65,11 @@ export class RequestJournal {
 
   /**
    * Local: the entry is listed at once and written behind (a kill -9 loses at most the last
-   * `saveEveryMs` of entries, never the calls' own writes); it costs the request no write.
+   * `saveEveryMs` of entries, never the calls' own writes); it costs the request no write, and
+   * returns nothing (there is nothing left to fail; no promise per request). Otherwise: the
+   * store's append.
    */
-  record(entry: JournalEntry): Promise<void> {
+  record(entry: JournalEntry): Promise<void> | undefined {
     if (!this.local) return this.store.appendRequest(entry, this.size);
     this.push(entry);
     this.unsaved++;
@@ -75,7 +77,7 @@ export class RequestJournal {
       this.timer = setTimeout(() => this.startSave(), this.saveEveryMs);
       this.timer.unref();
     }
-    return Promise.resolve();
+    return undefined;
   }
 
   async list(query: Omit<JournalQuery, 'limit'> & { limit?: number }): Promise<JournalEntry[]> {
