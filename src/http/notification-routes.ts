@@ -109,5 +109,5 @@ export function registerNotificationRoutes(app: FastifyInstance, deps: Notificat
   };
   resource(app, '/botframework/v1/.well-known/openidconfiguration', { GET: openid });
   resource(app, '/botframework/v1/.well-known/openid-configuration', { GET: openid });
-  resource(app, '/botframework/v1/.well-known/keys', { GET: async () => ({ keys: [notificationSigner.key.publicJwk] }) });
+  resource(app, '/botframework/v1/.well-known/keys', { GET: async () => ({ keys: [(await notificationSigner.key()).publicJwk] }) });
 }

@@ -16,15 +16,33 @@ const REFRESH_BEFORE_MS = 5 * 60_000;
  */
 export class NotificationSigner {
   private readonly cache = new Map<string, { token: string; expires: number }>();
+  private loaded: Promise<SigningKey> | undefined;
 
   private constructor(
-    readonly key: SigningKey,
+    private readonly store: CallStore,
     private readonly clock: Clock,
   ) {}
 
-  /** Its own key, kept in the store like the token signing key, so instances agree. */
+  /**
+   * Its own key, kept in the store like the token signing key, so instances agree. Read (or
+   * made: an RSA key costs 0.1 to 0.6 s of CPU) when first needed, not at start: a server
+   * that never notifies a bot never pays for it.
+   */
   static async load(store: CallStore, clock: Clock): Promise<NotificationSigner> {
-    return new NotificationSigner(await loadSigningKey(store, 'notification-signing-key'), clock);
+    return new NotificationSigner(store, clock);
+  }
+
+  /** The signing key, loaded from the store (or made there) on first use. */
+  key(): Promise<SigningKey> {
+    if (!this.loaded) {
+      const loading = loadSigningKey(this.store, 'notification-signing-key');
+      // A failed read (the store down) is tried again next time.
+      loading.catch(() => {
+        if (this.loaded === loading) this.loaded = undefined;
+      });
+      this.loaded = loading;
+    }
+    return this.loaded;
   }
 
   async tokenFor(appId: string, tenantId: string): Promise<string> {
@@ -33,14 +51,15 @@ export class NotificationSigner {
     const hit = this.cache.get(cacheKey);
     if (hit && hit.expires - REFRESH_BEFORE_MS > now) return hit.token;
     const iat = Math.floor(now / 1000);
+    const key = await this.key();
     const token = await new SignJWT({ tid: tenantId, serviceurl: 'https://graph.microsoft.com' })
-      .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: this.key.kid })
+      .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: key.kid })
       .setIssuer(NOTIFICATION_ISSUER)
       .setAudience(appId)
       .setIssuedAt(iat)
       .setNotBefore(iat)
       .setExpirationTime(iat + LIFETIME_S)
-      .sign(this.key.privateKey);
+      .sign(key.privateKey);
     this.cache.set(cacheKey, { token, expires: (iat + LIFETIME_S) * 1000 });
     return token;
   }
