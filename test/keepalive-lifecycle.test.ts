@@ -244,8 +244,8 @@ describe('a mass expiry is ended in steps sized by time', () => {
     });
     return { port, steps };
   };
-  /** `count` calls on one deadline (T0 + 1000), then one sweep with steps that each take `stepMs` (wall). */
-  const sweep = async (count: number, stepMs: number) => {
+  /** `count` calls on one deadline (T0 + 1000), then one sweep whose steps take `stepMs` (wall) each, in turn. */
+  const sweep = async (count: number, ...stepMs: number[]) => {
     const store = new SqliteStore();
     for (let i = 0; i < count; i++)
       await store.create({
@@ -259,14 +259,16 @@ describe('a mass expiry is ended in steps sized by time', () => {
         resource: { callbackUri: 'https://bot.example/cb' },
       });
     const { port, steps } = recorded(store);
-    // Each step reads the step clock twice (before and after): it "took" stepMs.
+    // Each step reads the step clock twice (before and after): step i "took" stepMs[i] (the last, from then on).
     let wall = 0;
+    let reads = 0;
+    const took = () => stepMs[Math.min(Math.floor(reads++ / 2), stepMs.length - 1)] ?? 0;
     const service = new CallService(port, new ManualClock(T0 + 1000), {
       keepAliveTimeoutMs: 45 * MINUTE,
       establishDelayMs: 1000,
       strictCallbackUri: false,
       endedRetentionMs: 60 * MINUTE,
-      stepClock: () => (wall += stepMs),
+      stepClock: () => (wall += took()),
     });
     const changed = await service.processDue();
     const { active, ended } = await store.counts();
@@ -284,20 +286,24 @@ describe('a mass expiry is ended in steps sized by time', () => {
     assert.deepEqual([r.changed, r.active, r.ended], [3_000, 0, 3_000]);
   });
 
-  test('slow steps (a loaded machine) shrink, so a request waits for about one step of EXPIRY_STEP_MS', async () => {
-    const r = await sweep(420, 4 * EXPIRY_STEP_MS);
-    // 200 calls took 4 times the step's time: the next steps end a quarter as many.
+  test('a step that took longer than its share shrinks the next, down to the 200 of old', async () => {
+    // 200 in 1 ms: 2,000 next; those in 40 ms: 500; those in 40 ms: 125, so 200 (the floor).
+    const r = await sweep(3_100, 1, 40);
     assert.deepEqual(
       r.steps.map((s) => s.limit),
-      [200, 50, 50, 50, 50, 50],
+      [200, 2_000, 500, 200, 200, 200],
     );
-    assert.deepEqual([r.changed, r.active, r.ended], [420, 0, 420]);
+    assert.deepEqual(
+      r.steps.map((s) => s.ended),
+      [200, 2_000, 500, 200, 200, 0],
+    );
+    assert.deepEqual([r.changed, r.active, r.ended], [3_100, 0, 3_100]);
   });
 
   test('the step size is bounded both ways', () => {
     assert.equal(nextStepSize(200, 0.001, EXPIRY_STEP_MS), EXPIRY_STEP_CALLS.max);
     assert.equal(nextStepSize(200, 0, EXPIRY_STEP_MS), EXPIRY_STEP_CALLS.max);
     assert.equal(nextStepSize(200, 10_000, EXPIRY_STEP_MS), EXPIRY_STEP_CALLS.min);
-    assert.equal(nextStepSize(200, 20, 10), 100);
+    assert.equal(nextStepSize(200, 5, 10), 400);
   });
 });
