@@ -392,7 +392,15 @@ test(`keeper fleet: ${CALLS} calls, 3 \`callkeeper keep --redis\` replicas (chil
     return Number(/total_commands_processed:(\d+)/.exec(await inspect.info('stats'))?.[1] ?? 0);
   };
   const commands0 = await commandsAt();
-  await until('every call to be tracked', async () => [...(await holdings()).values()].reduce((x, y) => x + y, 0) === CALLS);
+  const tracked = async () => [...(await holdings()).values()].reduce((x, y) => x + y, 0);
+  await until(
+    'every call to be tracked',
+    async () => (await tracked()) === CALLS,
+    // A call the server ended (its keepAlives came too late: a machine too loaded for SCALE) is
+    // untracked by the replica that got the 404: say so rather than only that the count is short.
+    async () =>
+      `${await tracked()} of ${CALLS} in Redis; server: ${JSON.stringify(((await (await fetch(`${base}/_callkeeper/health`)).json()) as { calls: unknown }).calls)}`,
+  );
   let live = ['A', 'B', 'C'];
   await converge(live);
   // Tracked calls get their first keepAlive at once (nobody knows their last), paced at twice

@@ -1,15 +1,20 @@
 /**
- * `npm test`'s first step: `npm run lint` and `npm run build` side by side. Both are mostly one
- * single-threaded tsc each (lint type-checks src, test, bench and examples; build compiles src to
- * dist), so on two cores together they take the time of the longer one. Each one's output is
- * printed whole when it ends (not interleaved); the step fails if either fails.
+ * `npm test`: `npm run lint` beside `npm run build`, and the tests (test/run-tests.mjs) as soon
+ * as the build is done, while lint may still run. Lint (biome, then tsc type-checking src, test,
+ * bench and examples) and build (tsc compiling src to dist) are mostly one single-threaded tsc
+ * each; the tests need dist (the CLI children run it), not lint, so the longest test files (the
+ * keeper fleet waits on real time) start a lint's length earlier. Lint's and build's output is
+ * printed whole when each ends (not interleaved); the run fails if any of the three fails.
+ *
+ *   node test/lint-and-build.mjs           lint and build only
+ *   node test/lint-and-build.mjs --test    and the tests once the build is done (npm test)
  */
 import { spawn } from 'node:child_process';
 
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const started = performance.now();
 
-/** @param {string} script */
+/** @param {string} script @returns {Promise<boolean>} */
 function runScript(script) {
   return new Promise((resolve) => {
     const child = spawn(npm, ['run', '--silent', script], { stdio: ['ignore', 'pipe', 'pipe'], shell: process.platform === 'win32' });
@@ -30,5 +35,17 @@ function runScript(script) {
   });
 }
 
-const results = await Promise.all([runScript('lint'), runScript('build')]);
+/** The test runner, its output straight through, with the loopback guard as `npm test` runs it. */
+function runTests() {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', './test/loopback-only.mjs', 'test/run-tests.mjs'], { stdio: 'inherit' });
+    child.on('error', () => resolve(false));
+    child.on('close', (code) => resolve(code === 0));
+  });
+}
+
+const lint = runScript('lint');
+const build = runScript('build');
+const tests = process.argv.includes('--test') ? build.then((ok) => ok && runTests()) : Promise.resolve(true);
+const results = await Promise.all([lint, build, tests]);
 if (results.includes(false)) process.exitCode = 1;
