@@ -242,26 +242,32 @@ describe('notifications to the bot', () => {
   });
 
   test('a hanging bot does not hold up deliveries to other bots', async () => {
+    // A server of its own whose request timeout (wall clock) outlasts any stall of a loaded
+    // machine: with the suite's 2 s, the hanging request could time out before the 20 others
+    // were delivered, and the test would no longer show them passing a request still open.
+    const hs = await startServer({ notifications: { ...DEFAULT_DISPATCHER, requestTimeoutMs: 120_000 } });
     const other = await new Receiver().start();
     try {
       bot.behaviour = 'hang';
-      const stuck = await s.createCall(callBody({ callbackUri: bot.url }));
-      void s.ck.notifier.pump();
+      const stuck = await hs.createCall(callBody({ callbackUri: bot.url }));
+      void hs.ck.notifier.pump();
       const fine: string[] = [];
-      for (let i = 0; i < 20; i++) fine.push(await s.createCall(callBody({ callbackUri: other.url })));
-      // Wait (bounded) only for the healthy bot; the hanging request is still open meanwhile.
-      for (let i = 0; i < 200 && fine.some((id) => other.statesOf(id).length === 0); i++) {
-        await s.ck.notifier.pump();
+      for (let i = 0; i < 20; i++) fine.push(await hs.createCall(callBody({ callbackUri: other.url })));
+      // Wait (bounded, generous) only for the healthy bot; the hanging request is still open meanwhile.
+      const deadline = Date.now() + 60_000;
+      while (Date.now() < deadline && fine.some((id) => other.statesOf(id).length === 0)) {
+        await hs.ck.notifier.pump();
         await new Promise((r) => setTimeout(r, 10));
       }
       for (const id of fine) assert.deepEqual(other.statesOf(id), ['updated/establishing']);
       assert.deepEqual(bot.statesOf(stuck), []);
-      const [d] = await deliveries(stuck);
+      const [d] = ((await (await fetch(`${hs.base}/_callkeeper/notifications?callId=${stuck}`)).json()) as { value: DeliveryView[] }).value;
       assert.equal(d?.attempts.length, 0, 'the hanging delivery is still in flight');
     } finally {
       await bot.stop();
       await other.stop();
-      await s.ck.notifier.idle();
+      await hs.ck.notifier.idle();
+      await hs.close();
     }
   });
 });
