@@ -100,7 +100,10 @@ describe('README "Use in CI": the recipes run as written', () => {
         .filter((l) => l.startsWith('{'))
         .map((l) => (JSON.parse(l) as { event?: string }).event)
         .filter(Boolean);
-      assert.deepEqual([events[0], ...events.slice(-2)], ['ready', 'stopping', 'stopped'], log);
+      // 'stopped' is the last event and 'stopping' comes before it; a delivery to the recipe's
+      // unreachable callback still in flight at shutdown may log its failure between them.
+      assert.deepEqual([events[0], ...events.filter((e) => e === 'stopping' || e === 'stopped')], ['ready', 'stopping', 'stopped'], log);
+      assert.equal(events.at(-1), 'stopped', log);
       assert.equal(existsSync(join(dir.path, 'callkeeper-ready.json')), false, 'stopped cleanly: the ready file is gone');
     } finally {
       cleanUp(dir.path);
