@@ -80,8 +80,23 @@ class Counting implements JournalStore {
   clearRequests() {
     return this.inner.clearRequests();
   }
+  /**
+   * The journal's save timer is unref'd (it must not hold a server's process open), so while a
+   * test waits for it something else has to keep the event loop alive: a ref'd timer that also
+   * fails the wait if the save never comes.
+   */
   reached(n: number): Promise<void> {
-    return this.appends >= n ? Promise.resolve() : new Promise((resolve) => this.waiters.push({ n, resolve }));
+    if (this.appends >= n) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const guard = setTimeout(() => reject(new Error(`only ${this.appends} of ${n} appends arrived`)), 30_000);
+      this.waiters.push({
+        n,
+        resolve: () => {
+          clearTimeout(guard);
+          resolve();
+        },
+      });
+    });
   }
 }
 
@@ -137,7 +152,7 @@ describe('request journal kept in memory, written behind', () => {
   test('new entries are written on the save timer, and a clear keeps them from being written after it', async () => {
     const store = new Counting(new SqliteControlStore({ dataDir: dir() }));
     try {
-      const journal = new RequestJournal(store, 100, { local: true, saveEveryMs: 0 });
+      const journal = new RequestJournal(store, 100, { local: true, saveEveryMs: 200 });
       for (let i = 0; i < 10; i++) await journal.record(entry(i));
       await store.reached(10);
       assert.deepEqual(
