@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { type AppRegistration, DEFAULT_APP } from '../src/auth/apps.js';
 import { ManualClock, wallTime } from '../src/clock/clock.js';
 import { type Callkeeper, type CallkeeperConfig, createCallkeeper } from '../src/server.js';
-import { loadOrCreateTls } from '../src/tls/certificates.js';
 
 export const MINUTE = 60_000;
 
@@ -77,6 +76,9 @@ export async function fetchToken(base: string, app: AppRegistration = DEFAULT_AP
 /** A test server that also listens on https, with a fresh local CA to trust (NODE_EXTRA_CA_CERTS). */
 export async function startTlsServer(): Promise<TestServer & { https: string; caPath: string }> {
   const dir = tempDir();
+  // Loaded here, not at the top: the certificate code (@peculiar/x509 and its ASN.1 modules) is
+  // a quarter of a second of CPU in every test process that imports these helpers.
+  const { loadOrCreateTls } = await import('../src/tls/certificates.js');
   const tls = await loadOrCreateTls(join(dir.path, 'tls'), wallTime(), { caKeyDir: join(dir.path, 'ca-keys') });
   const s = await startServer({ tls: { cert: tls.cert, key: tls.key } });
   const https = await s.ck.listenTls('127.0.0.1', 0);

@@ -345,7 +345,11 @@ test(`keeper fleet: ${CALLS} calls, 3 \`callkeeper keep --redis\` replicas (chil
     await until(
       `the calls to spread over ${live.join(', ')}`,
       async () => spreadOk(await holdings(), live),
-      async () => JSON.stringify([...(await holdings())]),
+      async () =>
+        `${JSON.stringify([...(await holdings())])}; ${replicas
+          .filter((r) => live.includes(r.name))
+          .map((r) => `${r.name} (exit ${r.child.exitCode ?? r.child.signalCode ?? 'none'}): ${r.output().slice(-400)}`)
+          .join(' | ')}`,
     );
     const h = await holdings();
     t.diagnostic(`held: ${live.map((r) => `${r} ${h.get(r)}`).join(', ')}`);

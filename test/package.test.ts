@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { cpSync, existsSync, mkdirSync, readFileSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { tempDir } from './helpers.js';
 import { ROOT } from './paths.js';
@@ -253,5 +254,33 @@ export async function main(): Promise<void> {
     cpSync(join(ROOT, 'package-lock.json'), join(dir, 'package-lock.json'));
     await run('npm', ['install', '--package-lock-only', '--ignore-scripts'], dir, npmEnv());
     assert.equal(readFileSync(join(dir, 'package-lock.json'), 'utf8'), readFileSync(join(ROOT, 'package-lock.json'), 'utf8'));
+  });
+});
+
+describe("npm test's build: skipped when dist/ is a build of the sources as they are", () => {
+  test('the stamp matches a build of these sources, and no longer once a source changes, is added or dist/ is gone', async () => {
+    const stamp = (await import(pathToFileURL(join(ROOT, 'scripts', 'build-stamp.mjs')).href)) as {
+      writeStamp(root: string): void;
+      distUpToDate(root: string): boolean;
+    };
+    const work = tempDir('callkeeper-stamp-');
+    try {
+      const root = work.path;
+      for (const f of ['src', 'tsconfig.json', 'package.json', 'scripts']) cpSync(join(ROOT, f), join(root, f), { recursive: true });
+      assert.equal(stamp.distUpToDate(root), false, 'no dist/ yet');
+      mkdirSync(join(root, 'dist'));
+      stamp.writeStamp(root);
+      assert.equal(stamp.distUpToDate(root), true);
+      writeFileSync(join(root, 'src/server.ts'), `${readFileSync(join(root, 'src/server.ts'), 'utf8')}\n// changed\n`);
+      assert.equal(stamp.distUpToDate(root), false, 'a source changed');
+      stamp.writeStamp(root);
+      writeFileSync(join(root, 'src/store/redis/lua/new.lua'), '-- new\n');
+      assert.equal(stamp.distUpToDate(root), false, 'a source added (Lua scripts are copied into dist too)');
+      stamp.writeStamp(root);
+      writeFileSync(join(root, 'package.json'), readFileSync(join(root, 'package.json'), 'utf8').replace('"version": "', '"version": "9'));
+      assert.equal(stamp.distUpToDate(root), false, 'the version (which the CLI reports) changed');
+    } finally {
+      work.remove();
+    }
   });
 });

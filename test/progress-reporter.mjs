@@ -8,11 +8,38 @@
  * the tests inside it later, in bursts, so per-file counts are not known when the file's line is
  * printed; the totals at the end are Node's own.
  */
+import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 
 /** @param {string | undefined} file */
 // A compiled test file (.test-build/test/foo.test.js, test/build-tests.mjs) is named by its source.
-const rel = (file) => (file ? relative(process.cwd(), file).replace(/^\.test-build\/(.*)\.js$/, '$1.ts') : '(no file)');
+// A group of short files (test/run-tests.mjs, groupFiles) is named by its members.
+const rel = (file) => {
+  if (!file) return '(no file)';
+  const path = relative(process.cwd(), file);
+  const group = /^\.test-build\/test\/group-\d+\.test\.js$/.test(path) ? groupMembers(file) : undefined;
+  if (group) return `test/{${group.join(',')}}.test.ts`;
+  return path.replace(/^\.test-build\/(.*)\.js$/, '$1.ts');
+};
+/** @type {Map<string, string[] | undefined>} */
+const groups = new Map();
+/** @param {string} file @returns {string[] | undefined} */
+function groupMembers(file) {
+  if (!groups.has(file)) {
+    let members;
+    try {
+      const first = readFileSync(file, 'utf8').split('\n')[0] ?? '';
+      members = first
+        .replace(/^.*groupFiles\): /, '')
+        .split(', ')
+        .map((m) => m.replace(/\.test\.js$/, ''));
+    } catch {
+      members = undefined;
+    }
+    groups.set(file, members);
+  }
+  return groups.get(file);
+}
 /** @param {number | undefined} ms */
 const seconds = (ms) => `${((ms ?? 0) / 1000).toFixed(1)} s`;
 /** @param {string[]} lines */
