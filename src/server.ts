@@ -31,9 +31,7 @@ import type { BotActionStore } from './store/bot-action-store.js';
 import type { FaultStore } from './store/fault-store.js';
 import type { JournalStore } from './store/journal-store.js';
 import type { OutboxBounds } from './store/outbox-port.js';
-import { RedisBotActionStore } from './store/redis/redis-bot-action-store.js';
-import { RedisStore } from './store/redis/redis-store.js';
-import { RedisControlStore } from './store/redis-control-store.js';
+import type { RedisStore } from './store/redis/redis-store.js';
 import { SqliteBotActionStore } from './store/sqlite-bot-action-store.js';
 import { SqliteControlStore } from './store/sqlite-control-store.js';
 import { SqliteStore } from './store/sqlite-store.js';
@@ -162,6 +160,7 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
   const logger = createLogger(config.logger);
   const instanceName = config.instanceName ?? `${hostname()}:${process.pid}`;
   const store = config.store ?? (await openStore(config, instanceName));
+  const redis = await redisOf(store);
   // Virtual time lives in the store: every instance on it agrees, and a restart goes on from it.
   const shared = config.clock ? undefined : await SharedClock.open(store, { scale: config.timeScale });
   const clock: Clock = config.clock ?? (shared as SharedClock);
@@ -173,19 +172,18 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
   });
   const controlStore =
     config.controlStore ??
-    (store instanceof RedisStore
-      ? new RedisControlStore(store.connection)
+    (redis
+      ? new redis.RedisControlStore(redis.store.connection)
       : new SqliteControlStore(config.dataDir === undefined ? {} : { dataDir: config.dataDir }));
   // On Redis the rules every request is matched against are cached between change notices
   // (faults/cached-faults.ts): a request when no rule is armed costs no round trip for them.
-  const faultRules =
-    config.controlStore === undefined && store instanceof RedisStore ? new CachedFaults(controlStore, (l) => store.watch(l)) : controlStore;
+  const faultRules = config.controlStore === undefined && redis ? new CachedFaults(controlStore, (l) => store.watch(l)) : controlStore;
   const injector = new FaultInjector(faultRules, clock, config.random);
   const throttle = config.throttle ? new Throttle(controlStore, clock, config.throttle) : undefined;
   // This process alone writes its own SQLite control.db (one writer per data directory): the
   // journal is kept in memory and written behind, so a request costs it no write.
   const journal = new RequestJournal(controlStore, config.journalSize ?? DEFAULT_JOURNAL_SIZE, {
-    local: config.controlStore === undefined && !(store instanceof RedisStore),
+    local: config.controlStore === undefined && !redis,
     onSaveError: (err) => logger.warn({ err }, 'writing the request journal to the store failed'),
   });
   await journal.load();
@@ -229,7 +227,7 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
     },
   });
   service.observe(notifier);
-  const botActionStore = botActionStoreFor(config, store);
+  const botActionStore = botActionStoreFor(config, store, redis);
   const botActions = new BotActionService(botActionStore, store, clock, config.botActions, (id, at, result) =>
     service.endByOperation(id, at, result),
   );
@@ -274,7 +272,7 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
   const app = buildHttpApp(deps, httpOptions);
   // https is served by the same app (one set of routes and hooks for both schemes).
   const tls = config.tls ? attachTls(app, config.tls, clock, config.limits) : undefined;
-  if (store instanceof RedisStore) await checkPersistence(store, logger, instanceName);
+  if (redis) await checkPersistence(redis.store, logger, instanceName);
   await scheduler.start();
   await operationScheduler.start();
   notifier.start();
@@ -332,10 +330,32 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
   };
 }
 
-function botActionStoreFor(config: CallkeeperConfig, store: Store): BotActionStore {
+/**
+ * The Redis store's modules, and ioredis with them, are loaded only when the store is a Redis
+ * one: a SQLite server does not pay for them at start.
+ */
+async function redisModules() {
+  const [{ RedisStore }, { RedisBotActionStore }, { RedisControlStore }] = await Promise.all([
+    import('./store/redis/redis-store.js'),
+    import('./store/redis/redis-bot-action-store.js'),
+    import('./store/redis-control-store.js'),
+  ]);
+  return { RedisStore, RedisBotActionStore, RedisControlStore };
+}
+
+type RedisWiring = Omit<Awaited<ReturnType<typeof redisModules>>, 'RedisStore'> & { store: RedisStore };
+
+/** The Redis companions of a Redis store (its kind says whether to load them); undefined for any other store. */
+async function redisOf(store: Store): Promise<RedisWiring | undefined> {
+  if (store.kind !== 'redis') return undefined;
+  const { RedisStore, ...companions } = await redisModules();
+  return store instanceof RedisStore ? { ...companions, store } : undefined;
+}
+
+function botActionStoreFor(config: CallkeeperConfig, store: Store, redis: RedisWiring | undefined): BotActionStore {
   if (config.botActionStore) return config.botActionStore;
   if (store instanceof SqliteStore) return new SqliteBotActionStore(store);
-  if (store instanceof RedisStore) return new RedisBotActionStore(store);
+  if (redis) return new redis.RedisBotActionStore(redis.store);
   throw new Error('this call store has no bot-action store beside it: pass botActionStore');
 }
 
@@ -345,6 +365,7 @@ async function openStore(config: CallkeeperConfig, instanceName: string): Promis
   if (config.storeUrl === undefined)
     return new SqliteStore({ ...(config.dataDir === undefined ? {} : { dataDir: config.dataDir }), ...bounds });
   const shards = config.storeShards ?? 8;
+  const { RedisStore } = await redisModules();
   const store = await RedisStore.open({ url: config.storeUrl, shards, instanceId: instanceName, ...bounds });
   // Instances with different shard counts would each see part of the calls: the first one sets it.
   const stored = await store.getOrInitSetting('redisShards', String(shards));

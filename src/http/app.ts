@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyInstance, LogController } from 'fastify';
+import { createRequire } from 'node:module';
+import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import type { AppRegistry } from '../auth/apps.js';
 import { type Cloud, cloudOfPath } from '../auth/clouds.js';
@@ -114,6 +115,28 @@ export function nodeHttpOptions(limits: ConnectionLimits) {
 }
 
 /**
+ * Fastify's own schema compilers (ajv, fast-json-stringify), loaded from Fastify's dependencies
+ * when a route with a JSON schema is first registered. callkeeper's routes have none (bodies are
+ * checked in the domain, with Graph's errors), so a start does not pay for loading them.
+ */
+const fastifyRequire = createRequire(createRequire(import.meta.url).resolve('fastify'));
+type Compilers = Required<NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>>;
+function lazySchemaCompilers(): Compilers {
+  let validator: Compilers['buildValidator'] | undefined;
+  let serializer: Compilers['buildSerializer'] | undefined;
+  return {
+    buildValidator: (...args) => {
+      validator ??= fastifyRequire('@fastify/ajv-compiler')() as Compilers['buildValidator'];
+      return validator(...args);
+    },
+    buildSerializer: (...args) => {
+      serializer ??= fastifyRequire('@fastify/fast-json-stringify-compiler')() as Compilers['buildSerializer'];
+      return serializer(...args);
+    },
+  };
+}
+
+/**
  * Builds the HTTP app without listening: tests inject into it, the CLI listens. The same app
  * serves https when given a certificate (tls-listener.ts).
  */
@@ -138,6 +161,7 @@ export function buildHttpApp(deps: HttpDeps, opts: HttpOptions): FastifyInstance
     return503OnClosing: false,
     clientErrorHandler: clientErrorResponder(clock),
     frameworkErrors: (err, req, reply) => sendGraphError(req, reply, toGraphError(err, opts.bodyLimit), clock, diagnostic),
+    schemaController: { compilersFactory: lazySchemaCompilers() },
   }) as unknown as FastifyInstance;
   app.server.maxConnections = limits.maxConnections;
 

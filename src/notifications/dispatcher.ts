@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { Agent, request } from 'undici';
+import type { Agent, request } from 'undici';
 import type { CallObserver } from '../calls/call-events.js';
 import { type Clock, type Timer, wallTime } from '../clock/clock.js';
 import type { DeliveryAttempt, DeliveryOutcome, OutboxEntry, OutboxPort } from '../store/outbox-port.js';
@@ -91,9 +91,10 @@ export class NotificationDispatcher implements CallObserver {
   private overflowCheckedAt = 0;
   /**
    * Its own connection pool, not undici's global one: that one is shared with the process's
-   * fetch, which callkeeper must leave as it found it.
+   * fetch, which callkeeper must leave as it found it. Made, and undici loaded, at the first
+   * delivery: a server that delivers nothing does not pay for loading undici at start.
    */
-  private readonly agent: Agent;
+  private http: Promise<{ agent: Agent; request: typeof request }> | undefined;
   /** Aborted when a stop's grace period is over. */
   private readonly shutdown = new AbortController();
 
@@ -103,9 +104,7 @@ export class NotificationDispatcher implements CallObserver {
     private readonly signer: NotificationSigner,
     private readonly log: Logger,
     private readonly options: DispatcherOptions = DEFAULT_DISPATCHER,
-  ) {
-    this.agent = new Agent({ connections: options.perHostConcurrency, connectTimeout: options.requestTimeoutMs });
-  }
+  ) {}
 
   start(): void {
     this.stopped = false;
@@ -130,7 +129,7 @@ export class NotificationDispatcher implements CallObserver {
     this.checkIdle();
     this.closed = this.idle().then(() => {
       clearTimeout(grace);
-      return this.agent.destroy();
+      return this.http?.then(({ agent }) => agent.destroy());
     });
     return this.closed;
   }
@@ -331,6 +330,7 @@ export class NotificationDispatcher implements CallObserver {
   }
 
   private async deliver(e: OutboxEntry): Promise<void> {
+    const { agent, request } = await this.client();
     const at = this.clock.now();
     const started = performance.now();
     let statusCode: number | null = null;
@@ -358,7 +358,7 @@ export class NotificationDispatcher implements CallObserver {
         headersTimeout: this.options.requestTimeoutMs,
         bodyTimeout: this.options.requestTimeoutMs,
         signal: anySignal(AbortSignal.timeout(this.options.requestTimeoutMs), this.shutdown.signal),
-        dispatcher: this.agent,
+        dispatcher: agent,
       });
       statusCode = res.statusCode;
       await res.body.dump();
@@ -395,6 +395,14 @@ export class NotificationDispatcher implements CallObserver {
     } catch (err) {
       this.log.error({ err }, 'recording a delivery failed; it will be retried when its lease ends');
     }
+  }
+
+  private client(): Promise<{ agent: Agent; request: typeof request }> {
+    this.http ??= import('undici').then(({ Agent, request }) => ({
+      agent: new Agent({ connections: this.options.perHostConcurrency, connectTimeout: this.options.requestTimeoutMs }),
+      request,
+    }));
+    return this.http;
   }
 
   /**
