@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { type AppRegistration, AppRegistry, DEFAULT_APP } from './auth/apps.js';
 import { CLOUDS, type Cloud } from './auth/clouds.js';
 import { SecretThrottle } from './auth/secret-throttle.js';
-import { loadSigningKey, type SigningKey } from './auth/signing-key.js';
+import { loadSigningKey, newKey, processKey, type SigningKey } from './auth/signing-key.js';
 import { TokenIssuer } from './auth/token-issuer.js';
 import { DEFAULT_TOKEN_LIFETIME_S, TokenRevocations } from './auth/token-lifetime.js';
 import { TokenVerifier } from './auth/token-verifier.js';
@@ -195,7 +195,11 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
   const unwatchApps = store.watch((change) => {
     if (change.kind === 'apps') apps.refresh().catch(() => undefined);
   });
-  const key = await loadSigningKey(store);
+  // An in-memory store (no data directory, no Redis, none passed in) takes the keys this process
+  // made for its other in-memory servers, if any (docs/decisions.md, "Signing keys of in-memory servers").
+  const inMemory = config.store === undefined && config.storeUrl === undefined && config.dataDir === undefined;
+  const makeKey = inMemory ? processKey : newKey;
+  const key = await loadSigningKey(store, 'token-signing-key', makeKey);
   // Tokens live on the wall clock, not the virtual one (docs/decisions.md, "Time of tokens").
   const tokenTime = config.wallTime ?? wallTime;
   const revocations = new TokenRevocations();
@@ -210,7 +214,7 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
   const dueWork = { processDue: () => notifier.holdWhile(() => service.processDue()), nextDueAt: () => service.nextDueAt() };
   const scheduler = new DueScheduler(dueWork, clock, logger);
   service.observe(scheduler);
-  const notificationSigner = await NotificationSigner.load(store, clock);
+  const notificationSigner = await NotificationSigner.load(store, clock, makeKey);
   const metrics = new CallkeeperMetrics(store);
   service.observe(metrics);
   const domainLog = new DomainLog(logger);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createLocalJWKSet, decodeJwt, exportSPKI, generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import { DEFAULT_APP } from '../src/auth/apps.js';
-import { callBody, type GraphErrorBody, OTHER_APP, requestToken, startServer, type TestServer } from './helpers.js';
+import { callBody, type GraphErrorBody, OTHER_APP, requestToken, startServer, type TestServer, tempDir } from './helpers.js';
 
 const WWW_AUTHENTICATE =
   'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"';
@@ -222,6 +222,48 @@ describe('token verification cost', () => {
       assert.equal(s.ck.verifier.signatureChecks, before + 1, 'a new token is verified once');
     } finally {
       await s.close();
+    }
+  });
+});
+
+describe('signing keys', () => {
+  const keysOf = async (s: TestServer) => {
+    const token = (await (await fetch(`${s.base}/${DEFAULT_APP.tenantId}/discovery/v2.0/keys`)).json()) as { keys: { kid: string }[] };
+    const notification = (await (await fetch(`${s.base}/botframework/v1/.well-known/keys`)).json()) as { keys: { kid: string }[] };
+    return { token: token.keys.map((k) => k.kid), notification: notification.keys.map((k) => k.kid) };
+  };
+
+  test('in-memory servers of one process share their keys (docs/decisions.md); a data directory keeps its own across restarts', async () => {
+    const a = await startServer();
+    const b = await startServer();
+    const dir = tempDir();
+    try {
+      const memory = await keysOf(a);
+      assert.equal(memory.token.length, 1);
+      assert.deepEqual(await keysOf(b), memory, 'the same JWKS from two in-memory servers');
+      // A token of one is accepted by the other, as one Entra key set signs for every endpoint.
+      const token = await a.token();
+      assert.equal((await b.graph('/v1.0/communications/calls/x/keepAlive', { method: 'POST', token })).status, 404);
+
+      const durable = await startServer({ dataDir: dir.path });
+      let kept: Awaited<ReturnType<typeof keysOf>>;
+      try {
+        kept = await keysOf(durable);
+        assert.notDeepEqual(kept.token, memory.token, 'a data directory makes a key of its own');
+        assert.notDeepEqual(kept.notification, memory.notification);
+      } finally {
+        await durable.close();
+      }
+      const again = await startServer({ dataDir: dir.path });
+      try {
+        assert.deepEqual(await keysOf(again), kept, 'and keeps it across a restart');
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await a.close();
+      await b.close();
+      dir.remove();
     }
   });
 });

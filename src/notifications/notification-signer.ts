@@ -1,5 +1,5 @@
 import { SignJWT } from 'jose';
-import { loadSigningKey, type SigningKey } from '../auth/signing-key.js';
+import { type KeyMaker, loadSigningKey, newKey, type SigningKey } from '../auth/signing-key.js';
 import type { Clock } from '../clock/clock.js';
 import type { CallStore } from '../store/call-store.js';
 
@@ -21,6 +21,7 @@ export class NotificationSigner {
   private constructor(
     private readonly store: CallStore,
     private readonly clock: Clock,
+    private readonly make: KeyMaker,
   ) {}
 
   /**
@@ -28,14 +29,14 @@ export class NotificationSigner {
    * made: an RSA key costs 0.1 to 0.6 s of CPU) when first needed, not at start: a server
    * that never notifies a bot never pays for it.
    */
-  static async load(store: CallStore, clock: Clock): Promise<NotificationSigner> {
-    return new NotificationSigner(store, clock);
+  static async load(store: CallStore, clock: Clock, make: KeyMaker = newKey): Promise<NotificationSigner> {
+    return new NotificationSigner(store, clock, make);
   }
 
   /** The signing key, loaded from the store (or made there) on first use. */
   key(): Promise<SigningKey> {
     if (!this.loaded) {
-      const loading = loadSigningKey(this.store, 'notification-signing-key');
+      const loading = loadSigningKey(this.store, 'notification-signing-key', this.make);
       // A failed read (the store down) is tried again next time.
       loading.catch(() => {
         if (this.loaded === loading) this.loaded = undefined;
