@@ -10,7 +10,7 @@ import { ROOT } from './paths.js';
 // before this was looked at, docs/benchmarks.md): those a start does not use are loaded when
 // first needed.
 describe('what a server start loads', () => {
-  test('a SQLite server loads neither ioredis (the Redis store), undici (notification delivery) nor ajv (schemas) at start', async () => {
+  test("a SQLite server loads neither ioredis (the Redis store), undici (notification delivery), ajv (schemas) nor @opentelemetry/api (prom-client's default metrics) at start", async () => {
     // A process of its own: test files share processes, and another file may have loaded them.
     const script = `
       import { createRequire } from 'node:module';
@@ -31,7 +31,8 @@ describe('what a server start loads', () => {
     assert.equal(status, 200);
     // What it does need, so that the list is the real one.
     for (const used of ['fastify', 'better-sqlite3', 'prom-client']) assert.ok(loaded.includes(used), `${used} in ${loaded}`);
-    for (const unused of ['ioredis', 'undici', 'ajv', '@fastify/ajv-compiler']) assert.ok(!loaded.includes(unused), `${unused} loaded`);
+    for (const unused of ['ioredis', 'undici', 'ajv', '@fastify/ajv-compiler', '@opentelemetry/api'])
+      assert.ok(!loaded.includes(unused), `${unused} loaded`);
   });
 
   test('a route with a JSON schema on the app still gets Fastify’s validation (its compilers load when first needed)', async () => {

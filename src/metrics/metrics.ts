@@ -1,7 +1,7 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CallObserver, ChangeType } from '../calls/call-events.js';
 import type { CallSummary } from '../calls/call-types.js';
 import type { CallStore, DeliveryAttempt } from '../store/call-store.js';
+import { Counter, Gauge, Histogram, Registry } from './prom-classes.js';
 
 interface RequestSeries {
   labels: { route: string; method: string; status: string };
