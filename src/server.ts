@@ -3,6 +3,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { type AppRegistration, AppRegistry, DEFAULT_APP } from './auth/apps.js';
 import { CLOUDS, type Cloud } from './auth/clouds.js';
+import { keyDirectory } from './auth/key-directory.js';
 import { SecretThrottle } from './auth/secret-throttle.js';
 import { loadSigningKey, newKey, processKey, type SigningKey } from './auth/signing-key.js';
 import { TokenIssuer } from './auth/token-issuer.js';
@@ -50,6 +51,12 @@ export interface CallkeeperConfig {
   storeUrl?: string | undefined;
   /** The Redis store's shard count; the same on every instance of one store (default 8). */
   storeShards?: number;
+  /**
+   * In memory only: keep the signing keys in this directory (made there on first use, 0600 in a
+   * 0700 directory) rather than in the process, so a restart keeps them (`serve --memory`: the
+   * per-user state directory; docs/decisions.md, "Signing keys of in-memory servers").
+   */
+  signingKeyDir?: string;
   keepAliveTimeoutMs: number;
   /** Virtual time runs this many times faster than the wall clock. */
   timeScale: number;
@@ -198,7 +205,7 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
   // An in-memory store (no data directory, no Redis, none passed in) takes the keys this process
   // made for its other in-memory servers, if any (docs/decisions.md, "Signing keys of in-memory servers").
   const inMemory = config.store === undefined && config.storeUrl === undefined && config.dataDir === undefined;
-  const makeKey = inMemory ? processKey : newKey;
+  const makeKey = !inMemory ? newKey : config.signingKeyDir !== undefined ? keyDirectory(config.signingKeyDir) : processKey;
   const key = await loadSigningKey(store, 'token-signing-key', makeKey);
   // Tokens live on the wall clock, not the virtual one (docs/decisions.md, "Time of tokens").
   const tokenTime = config.wallTime ?? wallTime;

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createLocalJWKSet, decodeJwt, exportSPKI, generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import { DEFAULT_APP } from '../src/auth/apps.js';
+import { keyDirectory } from '../src/auth/key-directory.js';
 import { callBody, type GraphErrorBody, OTHER_APP, requestToken, startServer, type TestServer, tempDir } from './helpers.js';
 
 const WWW_AUTHENTICATE =
@@ -263,6 +266,24 @@ describe('signing keys', () => {
     } finally {
       await a.close();
       await b.close();
+      dir.remove();
+    }
+  });
+
+  test('a key directory: made once, read back, shared by two makers racing for it; a file that is not a key is replaced', async () => {
+    const dir = tempDir();
+    try {
+      const keys = join(dir.path, 'keys');
+      const [x, y] = await Promise.all([keyDirectory(keys)('token-signing-key'), keyDirectory(keys)('token-signing-key')]);
+      assert.deepEqual(x, y, 'two makers at once agree on one key');
+      assert.deepEqual(readdirSync(keys), ['token-signing-key.jwk'], 'no temporary file left');
+      assert.deepEqual(await keyDirectory(keys)('token-signing-key'), x, 'read back');
+      writeFileSync(join(keys, 'token-signing-key.jwk'), '{"kty":"RSA"');
+      const replaced = await keyDirectory(keys)('token-signing-key');
+      assert.notDeepEqual(replaced, x);
+      assert.deepEqual(await keyDirectory(keys)('token-signing-key'), replaced);
+      assert.equal(statSync(join(keys, 'token-signing-key.jwk')).mode & 0o777, 0o600);
+    } finally {
       dir.remove();
     }
   });

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { DEFAULT_APP } from '../src/auth/apps.js';
 import { runCli, spawnServe } from './cli-process.js';
@@ -78,17 +80,72 @@ describe('callkeeper CLI', () => {
       }
       assert.ok(created);
       assert.equal(created.status, 201);
-      const { id } = (await created.json()) as { id: string };
+      assert.ok(((await created.json()) as { id?: string }).id);
       // Watch (bounded) for the server's own scheduler to end it; we send nothing to the Graph API.
-      let state = '';
-      for (let i = 0; i < 400 && state !== 'terminated'; i++) {
-        state = ((await (await fetch(`${p.base}/_callkeeper/calls/${id}`)).json()) as { state: string }).state;
-        if (state !== 'terminated') await new Promise((r) => setTimeout(r, 25));
+      // Read from /metrics, which counts it for good: the ended call itself is purged an hour of
+      // virtual time (36 ms here) later, so a poll of the call may come too late on a busy machine.
+      let ended = false;
+      for (let i = 0; i < 400 && !ended; i++) {
+        const metrics = await (await fetch(`${p.base}/metrics`)).text();
+        ended = /^callkeeper_calls_ended_total\{code="408",subcode="8537"\} 1$/m.test(metrics);
+        if (!ended) await new Promise((r) => setTimeout(r, 25));
       }
-      assert.equal(state, 'terminated');
+      assert.ok(ended, 'the call ended by keepAlive timeout (408/8537)');
     } finally {
       p.child.kill('SIGTERM');
       await p.exited;
+    }
+  });
+
+  test('serve --memory keeps its signing keys in the per-user state directory: a restart keeps tokens and notification keys valid', async () => {
+    const state = tempDir();
+    const other = tempDir();
+    const env = { ...process.env, XDG_STATE_HOME: state.path };
+    const keys = async (base: string) => [
+      ((await (await fetch(`${base}/${DEFAULT_APP.tenantId}/discovery/v2.0/keys`)).json()) as { keys: { kid: string }[] }).keys[0]?.kid,
+      ((await (await fetch(`${base}/botframework/v1/.well-known/keys`)).json()) as { keys: { kid: string }[] }).keys[0]?.kid,
+    ];
+    try {
+      const first = await spawnServe(['--memory', '--no-https'], undefined, env);
+      let before: (string | undefined)[];
+      let token: string;
+      try {
+        before = await keys(first.base);
+        token = ((await (await requestToken(first.base)).json()) as { access_token: string }).access_token;
+      } finally {
+        first.child.kill('SIGTERM');
+        await first.exited;
+      }
+      const dir = join(state.path, 'callkeeper', 'signing-keys');
+      assert.equal(statSync(dir).mode & 0o777, 0o700);
+      assert.deepEqual(readdirSync(dir).sort(), ['notification-signing-key.jwk', 'token-signing-key.jwk']);
+      for (const f of readdirSync(dir)) assert.equal(statSync(join(dir, f)).mode & 0o777, 0o600, f);
+
+      const again = await spawnServe(['--memory', '--no-https'], undefined, env);
+      try {
+        assert.deepEqual(await keys(again.base), before, 'the same keys after a restart');
+        const res = await fetch(`${again.base}/v1.0/communications/calls`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify(callBody()),
+        });
+        assert.equal(res.status, 201, "the first run's token still gets a call");
+      } finally {
+        again.child.kill('SIGTERM');
+        await again.exited;
+      }
+      const elsewhere = await spawnServe(['--memory', '--no-https'], undefined, { ...process.env, XDG_STATE_HOME: other.path });
+      try {
+        const theirs = await keys(elsewhere.base);
+        assert.notEqual(theirs[0], before[0], "another user's (state directory's) keys are its own");
+        assert.notEqual(theirs[1], before[1]);
+      } finally {
+        elsewhere.child.kill('SIGTERM');
+        await elsewhere.exited;
+      }
+    } finally {
+      state.remove();
+      other.remove();
     }
   });
 });

@@ -63,7 +63,11 @@ export const SERVE_OPTIONS = {
     defaultText: './.callkeeper',
     help: 'directory of the SQLite store (callkeeper.db)',
   }),
-  memory: option({ kind: booleanKind, default: false, help: 'keep everything in memory; nothing is written to disk' }),
+  memory: option({
+    kind: booleanKind,
+    default: false,
+    help: 'keep calls and settings in memory, none in a data directory (signing keys and TLS files: a per-user state directory, see README)',
+  }),
   store: option({
     kind: storeKind,
     default: undefined,

@@ -9,7 +9,7 @@ import { DEFAULT_DISPATCHER } from '../notifications/dispatcher.js';
 import type { Callkeeper, CallkeeperConfig } from '../server.js';
 import { StoreConfigError, StoreUnavailableError } from '../store/store-errors.js';
 import type { TlsMaterial } from '../tls/certificates.js';
-import { defaultMemoryTlsDir } from '../tls/tls-dir.js';
+import { defaultMemoryKeyDir, defaultMemoryTlsDir } from '../tls/tls-dir.js';
 import { configApps } from './config-file.js';
 import { listenOrExplain } from './listen.js';
 import { renderHelpOptions } from './option-docs.js';
@@ -167,6 +167,9 @@ export async function serve(argv: string[], env: Record<string, string | undefin
   const gate = new StartupGate(process.stdout);
   const config: Partial<CallkeeperConfig> = {
     dataDir,
+    // --memory: the signing keys outlive a restart (a running bot's token and its copy of the
+    // notification keys stay valid), in the per-user state directory as the local CA's key.
+    ...(dataDir === undefined && o.store === undefined ? { signingKeyDir: defaultMemoryKeyDir() } : {}),
     storeUrl: o.store,
     storeShards: o.storeShards,
     keepAliveTimeoutMs: o.keepaliveTimeout,
@@ -240,7 +243,7 @@ export async function serve(argv: string[], env: Record<string, string | undefin
     `  Bot tokens   ${address}/botframework/v1/.well-known/openidconfiguration  (validates notifications)`,
     ck.store.kind === 'redis'
       ? `  Store        ${ck.store.location}  (shared: every instance on it is one callkeeper; ${o.storeShards} shards)`
-      : `  Data         ${ck.store.location === 'memory' ? 'in memory (nothing is written to disk)' : ck.store.location}`,
+      : `  Data         ${ck.store.location === 'memory' ? 'in memory (no data directory)' : ck.store.location}`,
     `  Instance     ${ck.instanceName}`,
     `  keepAlive timeout ${o.keepaliveTimeout / 1000}s, time scale ${o.timeScale}x`,
   ];

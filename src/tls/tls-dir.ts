@@ -5,3 +5,8 @@ import { userStateDir } from './private-dir.js';
 export function defaultMemoryTlsDir(): string {
   return join(userStateDir(), 'tls');
 }
+
+/** Where --memory servers keep their signing keys: per user, reused across runs. */
+export function defaultMemoryKeyDir(): string {
+  return join(userStateDir(), 'signing-keys');
+}
