@@ -87,13 +87,23 @@ spec('scripts: two handles race for a bucket; the loser is fenced out of record 
   assert.deepEqual(await record.run(loserHandle, [k.leases, k.last(7)], [now + 1, loser, 'call-1', 7, fence1, now + 1]), ['call-1']);
   assert.deepEqual(await record.run(winnerHandle, [k.leases, k.last(7)], [now + 2, winner, 'call-1', 7, fence1, now + 2]), []);
   assert.equal(await a.hget(k.last(7), 'call-1'), String(now + 2));
+  // The winner's sync renews the lease, and says the bucket changed since its claim (version 0: the track came after).
+  const renewed = (await sync.run(winnerHandle, [k.replicas, k.leases, k.versions], [now + 3, TTL, winner, `7:${fence1}:0`])) as string[];
+  assert.deepEqual(renewed.slice(renewed.indexOf('|') + 1), ['|', '7', '1'], 'kept; bucket 7 now at version 1');
+  assert.equal(await a.hget(k.leases, '7'), `${winner}|${fence1}|${now + 3 + TTL}`, 'renewed from the sync');
+  const same = (await sync.run(winnerHandle, [k.replicas, k.leases, k.versions], [now + 4, TTL, winner, `7:${fence1}:1`])) as string[];
+  assert.deepEqual(same.slice(same.indexOf('|') + 1), ['|'], 'kept, unchanged');
   // The winner stops renewing; at the expiry the loser takes over with a higher fence.
-  const taken = (await claim.run(loserHandle, claimKeys, [now + TTL, TTL, loser, 7])) as string[];
+  const taken = (await claim.run(loserHandle, claimKeys, [now + 4 + TTL, TTL, loser, 7])) as string[];
   assert.equal(taken[0], '7');
   const fence2 = Number(taken[1]);
   assert.ok(fence2 > fence1);
   // The old holder is fenced everywhere: its sync reports the loss, its record and end are refused.
-  const reply = (await sync.run(winnerHandle, [k.replicas, k.leases, k.versions], [now + TTL + 1, TTL, winner, 7, fence1])) as string[];
+  const reply = (await sync.run(
+    winnerHandle,
+    [k.replicas, k.leases, k.versions],
+    [now + TTL + 5, TTL, winner, `7:${fence1}:1`],
+  )) as string[];
   assert.deepEqual(reply.slice(reply.indexOf('|') + 1, reply.lastIndexOf('|')), ['7'], 'lost');
   assert.deepEqual(await record.run(winnerHandle, [k.leases, k.last(7)], [now + TTL + 2, winner, 'call-1', 7, fence1, now + TTL + 2]), [
     'call-1',

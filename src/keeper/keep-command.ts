@@ -190,6 +190,10 @@ export async function keepCommand(argv: string[], io: KeepCommandIo = {}): Promi
       clock,
       interval,
       timeout,
+      // The tick bounds wake-ups per real second (CPU). On a faster clock (--clock-from) a
+      // virtual second is a few real ms: the tick grows towards one real second, as on the wall
+      // clock, but stays within 1/60 of the interval, so sends keep near their slots.
+      ...(clock.scale > 1 ? { tickMs: Math.max(1000, Math.min(1000 * clock.scale, interval / 60)) } : {}),
       ...(values['replica-id'] ? { replicaId: values['replica-id'] } : {}),
       ...(redis
         ? { shared: { redis, ...(values.namespace ? { namespace: values.namespace } : {}), ...(leaseTtl ? { leaseTtl } : {}) } }

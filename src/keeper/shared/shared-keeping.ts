@@ -392,25 +392,25 @@ export class SharedKeeping {
     const me = this.host.replicaId;
     const now = this.host.now();
     const heldList = [...this.held.entries()];
-    const args: (string | number)[] = [now, this.ttl, me];
-    for (const [b, h] of heldList) args.push(b, h.fence);
-    const reply = (await SCRIPTS.sync.run(this.redis, [this.keys.replicas, this.keys.leases, this.keys.versions], args)) as string[];
+    const held = heldList.map(([b, h]) => `${b}:${h.fence}:${h.version}`).join(',');
+    const reply = (await SCRIPTS.sync.run(
+      this.redis,
+      [this.keys.replicas, this.keys.leases, this.keys.versions],
+      [now, this.ttl, me, held],
+    )) as string[];
     const bar1 = reply.indexOf('|');
     const bar2 = reply.indexOf('|', bar1 + 1);
     this.live = reply.slice(0, bar1);
     const lost = new Set(reply.slice(bar1 + 1, bar2).map(Number));
-    const versions = reply.slice(bar2 + 1);
     let released = 0;
     let gained = 0;
+    // Held buckets whose calls changed since we read them (a track, untrack or end): read again.
     const changed: number[] = [];
-    heldList.forEach(([b, h], i) => {
-      if (lost.has(b)) {
-        released += this.dropBucket(b);
-        return;
-      }
-      h.until = now + this.ttl;
-      if (versions[i] !== h.version) changed.push(b);
-    });
+    for (let i = bar2 + 1; i + 1 < reply.length; i += 2) changed.push(Number(reply[i]));
+    for (const [b, h] of heldList) {
+      if (lost.has(b)) released += this.dropBucket(b);
+      else h.until = now + this.ttl;
+    }
 
     // Give back what belongs elsewhere now (after our successes are stored), take what is ours.
     const giveBack: [number, HeldBucket][] = [];
@@ -453,7 +453,8 @@ export class SharedKeeping {
   private ownersCache: { key: string; owners: (string | undefined)[] } | undefined;
 
   private ownersFor(live: string[]): (string | undefined)[] {
-    const key = live.join('\n');
+    // Sorted: the live set comes in heartbeat order, which changes from one sync to the next.
+    const key = [...live].sort().join('\n');
     if (this.ownersCache?.key !== key) this.ownersCache = { key, owners: assignBuckets(this.buckets, live) };
     return this.ownersCache.owners;
   }
