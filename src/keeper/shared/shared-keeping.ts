@@ -88,7 +88,11 @@ interface Pending {
   sentAt: number;
 }
 
-type ChannelMessage = { type: 'nudge' } | { type: 'ended'; event: EndedEvent; trackedBy: string };
+/**
+ * On the channel: a nudge (every replica syncs now: leases were given back, or a call came to a
+ * bucket nobody holds), a bucket's calls changed (only its holder reads it again), a call ended.
+ */
+type ChannelMessage = { type: 'nudge' } | { type: 'changed'; bucket: number } | { type: 'ended'; event: EndedEvent; trackedBy: string };
 
 /**
  * Shared keeping: replicas of one bot, pointed at one Redis, share the set of tracked calls.
@@ -186,7 +190,11 @@ export class SharedKeeping {
           trackedBy: meta.t,
           ...optional(meta),
         });
-      } else await this.publish({ type: 'nudge' });
+      } else {
+        // Its holder reads the bucket again; if nobody holds it, everyone syncs (its owner claims it).
+        const exp = Number(lease.slice(lease.lastIndexOf('|') + 1));
+        await this.publish(exp > this.host.now() ? { type: 'changed', bucket } : { type: 'nudge' });
+      }
     });
   }
 
@@ -350,6 +358,7 @@ export class SharedKeeping {
       return;
     }
     if (msg.type === 'nudge') this.syncSoon();
+    else if (msg.type === 'changed') this.reloadSoon(msg.bucket);
     else if (msg.type === 'ended' && msg.event.endedBy !== this.host.replicaId) this.host.endedElsewhere(msg.event);
   }
 
@@ -448,6 +457,32 @@ export class SharedKeeping {
     if (gained > 0 || released > 0) {
       this.host.rebalanced({ at: this.host.now(), gained, released, held: this.leases, replicas: this.live.length });
     }
+  }
+
+  private readonly dirty = new Set<number>();
+  private reloading = false;
+
+  /**
+   * A held bucket's calls changed (a call tracked on another replica): read it again, without a
+   * whole sync. Coalesced: the buckets named while a read is running are read together after it.
+   */
+  private reloadSoon(bucket: number): void {
+    if (!this.held.has(bucket)) return;
+    this.dirty.add(bucket);
+    if (this.reloading) return;
+    this.reloading = true;
+    this.op('load', async () => {
+      try {
+        while (this.dirty.size > 0 && !this.closed) {
+          const buckets = [...this.dirty];
+          this.dirty.clear();
+          const gained = (await Promise.all(buckets.map((b) => this.load(b)))).reduce((a, b) => a + b, 0);
+          if (gained > 0) this.host.rebalanced({ at: this.host.now(), gained, released: 0, held: this.leases, replicas: this.live.length });
+        }
+      } finally {
+        this.reloading = false;
+      }
+    });
   }
 
   private ownersCache: { key: string; owners: (string | undefined)[] } | undefined;
