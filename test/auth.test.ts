@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createLocalJWKSet, decodeJwt, exportSPKI, generateKeyPair, jwtVerify, SignJWT } from 'jose';
@@ -283,6 +283,44 @@ describe('signing keys', () => {
       assert.notDeepEqual(replaced, x);
       assert.deepEqual(await keyDirectory(keys)('token-signing-key'), replaced);
       assert.equal(statSync(join(keys, 'token-signing-key.jwk')).mode & 0o777, 0o600);
+    } finally {
+      dir.remove();
+    }
+  });
+
+  test('a key directory holding something else: a JWK of another kind is replaced, a path that cannot be read stops the start', async () => {
+    const dir = tempDir();
+    try {
+      const keys = join(dir.path, 'keys');
+      mkdirSync(keys, { mode: 0o700 });
+      writeFileSync(join(keys, 'token-signing-key.jwk'), JSON.stringify({ kty: 'EC', crv: 'P-256', x: 'x', y: 'y', d: 'd' }));
+      const made = await keyDirectory(keys)('token-signing-key');
+      assert.equal(made.kty, 'RSA');
+      mkdirSync(join(keys, 'notification-signing-key.jwk'));
+      await assert.rejects(keyDirectory(keys)('notification-signing-key'), /EISDIR/);
+    } finally {
+      dir.remove();
+    }
+  });
+
+  test('createCallkeeper with signingKeyDir: an in-memory server takes its keys from the directory, and a restart the same', async () => {
+    const dir = tempDir();
+    try {
+      const first = await startServer({ signingKeyDir: dir.path });
+      let kids: Awaited<ReturnType<typeof keysOf>>;
+      try {
+        kids = await keysOf(first);
+      } finally {
+        await first.close();
+      }
+      const stored = JSON.parse(readFileSync(join(dir.path, 'token-signing-key.jwk'), 'utf8')) as { n: string };
+      assert.ok(stored.n);
+      const again = await startServer({ signingKeyDir: dir.path });
+      try {
+        assert.deepEqual(await keysOf(again), kids);
+      } finally {
+        await again.close();
+      }
     } finally {
       dir.remove();
     }
