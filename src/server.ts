@@ -52,9 +52,10 @@ export interface CallkeeperConfig {
   /** The Redis store's shard count; the same on every instance of one store (default 8). */
   storeShards?: number;
   /**
-   * In memory only: keep the signing keys in this directory (made there on first use, 0600 in a
-   * 0700 directory) rather than in the process, so a restart keeps them (`serve --memory`: the
-   * per-user state directory; docs/decisions.md, "Signing keys of in-memory servers").
+   * Where a store without signing keys yet takes them from (made there on first use, 0600 in a
+   * 0700 directory): an in-memory server keeps its keys across a restart (`serve --memory`: the
+   * per-user state directory), and fresh stores started from one directory sign alike. A store
+   * that has keys keeps its own (docs/decisions.md, "Signing keys of in-memory servers").
    */
   signingKeyDir?: string;
   keepAliveTimeoutMs: number;
@@ -202,10 +203,11 @@ export async function createCallkeeper(overrides: Partial<CallkeeperConfig> = {}
   const unwatchApps = store.watch((change) => {
     if (change.kind === 'apps') apps.refresh().catch(() => undefined);
   });
-  // An in-memory store (no data directory, no Redis, none passed in) takes the keys this process
-  // made for its other in-memory servers, if any (docs/decisions.md, "Signing keys of in-memory servers").
+  // A store without keys takes signingKeyDir's; without one, an in-memory store (no data
+  // directory, no Redis, none passed in) takes the keys this process made for its other
+  // in-memory servers, if any (docs/decisions.md, "Signing keys of in-memory servers").
   const inMemory = config.store === undefined && config.storeUrl === undefined && config.dataDir === undefined;
-  const makeKey = !inMemory ? newKey : config.signingKeyDir !== undefined ? keyDirectory(config.signingKeyDir) : processKey;
+  const makeKey = config.signingKeyDir !== undefined ? keyDirectory(config.signingKeyDir) : inMemory ? processKey : newKey;
   const key = await loadSigningKey(store, 'token-signing-key', makeKey);
   // Tokens live on the wall clock, not the virtual one (docs/decisions.md, "Time of tokens").
   const tokenTime = config.wallTime ?? wallTime;

@@ -237,8 +237,10 @@ describe('signing keys', () => {
   };
 
   test('in-memory servers of one process share their keys (docs/decisions.md); a data directory keeps its own across restarts', async () => {
-    const a = await startServer();
-    const b = await startServer();
+    // Not the run's key directory (test/suite-keys.ts): how stores make keys themselves.
+    const own = { signingKeyDir: undefined };
+    const a = await startServer(own);
+    const b = await startServer(own);
     const dir = tempDir();
     try {
       const memory = await keysOf(a);
@@ -248,7 +250,7 @@ describe('signing keys', () => {
       const token = await a.token();
       assert.equal((await b.graph('/v1.0/communications/calls/x/keepAlive', { method: 'POST', token })).status, 404);
 
-      const durable = await startServer({ dataDir: dir.path });
+      const durable = await startServer({ ...own, dataDir: dir.path });
       let kept: Awaited<ReturnType<typeof keysOf>>;
       try {
         kept = await keysOf(durable);
@@ -257,7 +259,7 @@ describe('signing keys', () => {
       } finally {
         await durable.close();
       }
-      const again = await startServer({ dataDir: dir.path });
+      const again = await startServer({ ...own, dataDir: dir.path });
       try {
         assert.deepEqual(await keysOf(again), kept, 'and keeps it across a restart');
       } finally {
@@ -298,6 +300,53 @@ describe('signing keys', () => {
       assert.equal(made.kty, 'RSA');
       mkdirSync(join(keys, 'notification-signing-key.jwk'));
       await assert.rejects(keyDirectory(keys)('notification-signing-key'), /EISDIR/);
+    } finally {
+      dir.remove();
+    }
+  });
+
+  test('signingKeyDir with stores of their own: a new data directory takes the keys of the directory, one that has keys keeps them', async () => {
+    const dir = tempDir();
+    try {
+      const keys = join(dir.path, 'keys');
+      const own = await startServer({ signingKeyDir: undefined, dataDir: join(dir.path, 'own') });
+      let ownKids: Awaited<ReturnType<typeof keysOf>>;
+      try {
+        ownKids = await keysOf(own);
+      } finally {
+        await own.close();
+      }
+      const fromDir = await startServer({ signingKeyDir: keys, dataDir: join(dir.path, 'fresh') });
+      let dirKids: Awaited<ReturnType<typeof keysOf>>;
+      let token: string;
+      try {
+        dirKids = await keysOf(fromDir);
+        token = await fromDir.token();
+        // Both made there (the notification key when its JWKS was first asked for), none in the store only.
+        assert.deepEqual(readdirSync(keys).sort(), ['notification-signing-key.jwk', 'token-signing-key.jwk']);
+      } finally {
+        await fromDir.close();
+      }
+      assert.notDeepEqual(dirKids.token, ownKids.token);
+      const another = await startServer({ signingKeyDir: keys, dataDir: join(dir.path, 'another') });
+      try {
+        assert.deepEqual(await keysOf(another), dirKids, 'a second new store signs as the first did');
+        const res = await another.graph('/v1.0/communications/calls', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(callBody()),
+          token,
+        });
+        assert.equal(res.status, 201, "the other store's token is valid here");
+      } finally {
+        await another.close();
+      }
+      const kept = await startServer({ signingKeyDir: keys, dataDir: join(dir.path, 'own') });
+      try {
+        assert.deepEqual(await keysOf(kept), ownKids, 'a store that has keys keeps its own');
+      } finally {
+        await kept.close();
+      }
     } finally {
       dir.remove();
     }

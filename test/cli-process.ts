@@ -18,7 +18,7 @@ let stateDir: string | undefined;
  * servers creating the same CA at once would race.
  */
 export function childEnv(env?: Record<string, string | undefined>): Record<string, string | undefined> {
-  const base = env ?? process.env;
+  const base = withSuiteKeys(env ?? process.env);
   if (env && env.XDG_STATE_HOME !== undefined && env.XDG_STATE_HOME !== process.env.XDG_STATE_HOME) return base;
   if (!stateDir) {
     const dir = mkdtempSync(join(tmpdir(), 'callkeeper-test-state-'));
@@ -26,6 +26,16 @@ export function childEnv(env?: Record<string, string | undefined>): Record<strin
     process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   }
   return { ...base, XDG_STATE_HOME: stateDir };
+}
+
+/**
+ * The run's signing keys (test/run-tests.mjs) unless the caller chose: a fresh store then makes
+ * no RSA keys of its own. A test of how the CLI keeps keys sets CALLKEEPER_SIGNING_KEY_DIR to ''
+ * (unset, for the CLI).
+ */
+function withSuiteKeys(env: Record<string, string | undefined>): Record<string, string | undefined> {
+  const keys = process.env.CALLKEEPER_TEST_KEY_DIR;
+  return keys === undefined || env.CALLKEEPER_SIGNING_KEY_DIR !== undefined ? env : { ...env, CALLKEEPER_SIGNING_KEY_DIR: keys };
 }
 
 export interface ServeProcess {

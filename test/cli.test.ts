@@ -100,7 +100,8 @@ describe('callkeeper CLI', () => {
   test('serve --memory keeps its signing keys in the per-user state directory: a restart keeps tokens and notification keys valid', async () => {
     const state = tempDir();
     const other = tempDir();
-    const env = { ...process.env, XDG_STATE_HOME: state.path };
+    // Not the run's keys (test/cli-process.ts): how --memory keeps its own.
+    const env = { ...process.env, XDG_STATE_HOME: state.path, CALLKEEPER_SIGNING_KEY_DIR: '' };
     const keys = async (base: string) => [
       ((await (await fetch(`${base}/${DEFAULT_APP.tenantId}/discovery/v2.0/keys`)).json()) as { keys: { kid: string }[] }).keys[0]?.kid,
       ((await (await fetch(`${base}/botframework/v1/.well-known/keys`)).json()) as { keys: { kid: string }[] }).keys[0]?.kid,
@@ -134,7 +135,7 @@ describe('callkeeper CLI', () => {
         again.child.kill('SIGTERM');
         await again.exited;
       }
-      const elsewhere = await spawnServe(['--memory', '--no-https'], undefined, { ...process.env, XDG_STATE_HOME: other.path });
+      const elsewhere = await spawnServe(['--memory', '--no-https'], undefined, { ...env, XDG_STATE_HOME: other.path });
       try {
         const theirs = await keys(elsewhere.base);
         assert.notEqual(theirs[0], before[0], "another user's (state directory's) keys are its own");
@@ -142,6 +143,14 @@ describe('callkeeper CLI', () => {
       } finally {
         elsewhere.child.kill('SIGTERM');
         await elsewhere.exited;
+      }
+      // --signing-key-dir: a new data directory signs with that directory's keys.
+      const pinned = await spawnServe(['--data', join(other.path, 'data'), '--no-https', '--signing-key-dir', dir], undefined, env);
+      try {
+        assert.deepEqual(await keys(pinned.base), before, 'a new data directory takes the keys of --signing-key-dir');
+      } finally {
+        pinned.child.kill('SIGTERM');
+        await pinned.exited;
       }
     } finally {
       state.remove();

@@ -6,6 +6,7 @@ import { CONTROL_TOKEN_HEADER } from '../src/http/control-guard.js';
 import { createCallkeeper } from '../src/server.js';
 import { spawnServe } from './cli-process.js';
 import { type GraphErrorBody, MINUTE, OTHER_APP, requestToken, startServer, type TestServer } from './helpers.js';
+import { suiteKeys } from './suite-keys.js';
 
 /** A raw HTTP request: lets a test send any Host, Origin and content type, as a web page would. */
 function raw(
@@ -152,7 +153,7 @@ describe('control guard: what a web page the developer visits can send', () => {
 
 describe('control guard: the token rule', () => {
   test('without --control-token, a client that is not on loopback is refused (inject with a remote address)', async () => {
-    const ck = await createCallkeeper({ dataDir: undefined, logger: false });
+    const ck = await createCallkeeper({ dataDir: undefined, logger: false, ...suiteKeys() });
     try {
       const remote = await ck.app.inject({ method: 'GET', url: '/_callkeeper/apps', remoteAddress: '192.0.2.7' });
       assert.equal(remote.statusCode, 403);
@@ -168,7 +169,7 @@ describe('control guard: the token rule', () => {
   });
 
   test('with --control-token, every control request needs it, from anywhere; Graph does not', async () => {
-    const ck = await createCallkeeper({ dataDir: undefined, logger: false, controlToken: 's3cret-control' });
+    const ck = await createCallkeeper({ dataDir: undefined, logger: false, controlToken: 's3cret-control', ...suiteKeys() });
     try {
       for (const remoteAddress of ['192.0.2.7', '127.0.0.1']) {
         const none = await ck.app.inject({ method: 'GET', url: '/_callkeeper/apps', remoteAddress });
@@ -200,7 +201,7 @@ describe('control guard: the token rule', () => {
   });
 
   test('bound to every interface (0.0.0.0), even a loopback client needs the token; the address returned is the one bound', async () => {
-    const ck = await createCallkeeper({ dataDir: undefined, logger: false });
+    const ck = await createCallkeeper({ dataDir: undefined, logger: false, ...suiteKeys() });
     try {
       const address = await ck.listen('0.0.0.0', 0);
       assert.match(address, /^http:\/\/0\.0\.0\.0:\d+$/);

@@ -15,6 +15,7 @@ import { type Callkeeper, createCallkeeper } from '../src/server.js';
 import { callBody, fetchToken, OTHER_APP } from './helpers.js';
 import { ROOT } from './paths.js';
 import { Receiver } from './receiver.js';
+import { suiteKeys } from './suite-keys.js';
 
 /**
  * Polls the page through playwright's selector engine until `check` holds (generous, for a
@@ -81,7 +82,7 @@ describe('dashboard in headless Chromium', () => {
   before(async () => {
     bot = await new Receiver().start();
     // Real time (scale 1): the countdown has to move by itself.
-    ck = await createCallkeeper({ logger: false, apps: [DEFAULT_APP, OTHER_APP] });
+    ck = await createCallkeeper({ logger: false, apps: [DEFAULT_APP, OTHER_APP], ...suiteKeys() });
     base = await ck.listen('127.0.0.1', 0);
     browser = await openBrowser();
   });
@@ -148,7 +149,7 @@ describe('dashboard in headless Chromium', () => {
 describe('dashboard with a control token', () => {
   test('the page loads without it, then sends it in a header, never in a URL', async () => {
     const bot = await new Receiver().start();
-    const ck = await createCallkeeper({ logger: false, controlToken: 'open-sesame' });
+    const ck = await createCallkeeper({ logger: false, controlToken: 'open-sesame', ...suiteKeys() });
     const base = await ck.listen('127.0.0.1', 0);
     const browser = await openBrowser();
     try {

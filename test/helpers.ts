@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { type AppRegistration, DEFAULT_APP } from '../src/auth/apps.js';
 import { ManualClock, wallTime } from '../src/clock/clock.js';
 import { type Callkeeper, type CallkeeperConfig, createCallkeeper } from '../src/server.js';
+import { suiteKeys } from './suite-keys.js';
 
 export const MINUTE = 60_000;
 
@@ -102,6 +103,7 @@ export async function startServer(config: Partial<CallkeeperConfig> = {}): Promi
     dataDir: undefined,
     logger: false,
     apps: [DEFAULT_APP, OTHER_APP],
+    ...suiteKeys(config),
     ...config,
     clock,
     wallTime: wall,

@@ -17,6 +17,7 @@ import type { KeepAlive } from '../src/keeper/keep-alive.js';
 import type { TokenCredentialLike } from '../src/keeper/token-source.js';
 import { type Callkeeper, createCallkeeper } from '../src/server.js';
 import { workerBoot } from './paths.js';
+import { suiteKeys } from './suite-keys.js';
 
 export const CALL_BODY = {
   callbackUri: 'https://127.0.0.1:4/cb',
@@ -104,7 +105,7 @@ async function notificationSink(): Promise<{ url: string; close(): Promise<void>
 
 export async function startRig(): Promise<Rig> {
   const clock = new SteppingClock();
-  const ck = await createCallkeeper({ dataDir: undefined, clock, logger: false });
+  const ck = await createCallkeeper({ dataDir: undefined, clock, logger: false, ...suiteKeys() });
   const base = await ck.listen('127.0.0.1', 0);
   // The keeper does not read notifications, and at 10,000 calls delivering them costs the
   // server more than all the keepAlives together: queue them, do not deliver them.

@@ -19,7 +19,8 @@
  * minutes, and a file whose tests are done ends even if something it started is still open
  * (forceExit), so a run always finishes.
  */
-import { readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { run } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -127,6 +128,12 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const concurrency = Number(process.env.CALLKEEPER_TEST_CONCURRENCY ?? 3);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error('CALLKEEPER_TEST_CONCURRENCY: a whole number of files, 1 or more');
   process.chdir(ROOT);
+  // One signing-key directory for the run: every server that does not test keys itself takes its
+  // RSA keys from it (test/helpers.ts startServer, test/cli-process.ts childEnv) instead of
+  // making two of its own, 0.1 to 0.6 s of CPU each (docs/decisions.md, "Signing keys of in-memory servers").
+  const keyDir = mkdtempSync(join(tmpdir(), 'callkeeper-test-keys-'));
+  process.env.CALLKEEPER_TEST_KEY_DIR = keyDir;
+  process.once('exit', () => rmSync(keyDir, { recursive: true, force: true }));
   const stream = run({ files, concurrency, timeout: 15 * 60_000, forceExit: true });
   stream.on('test:fail', (data) => {
     if (data.todo === undefined || data.todo === false) process.exitCode = 1;

@@ -139,6 +139,12 @@ export const SERVE_OPTIONS = {
     defaultText: '~/.local/state/callkeeper/ca-keys',
     help: "where the local CA's private key is kept: per user, apart from the served material (never in <data>)",
   }),
+  signingKeyDir: option({
+    kind: path('<dir>'),
+    default: undefined,
+    defaultText: '--memory: ~/.local/state/callkeeper/signing-keys',
+    help: 'where the token and notification signing keys come from (made there on first use) when the store has none yet; a store that has keys keeps its own',
+  }),
   controlToken: option({
     kind: stringKind('<secret>', { nonEmpty: true }),
     default: undefined,

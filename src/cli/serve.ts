@@ -169,7 +169,12 @@ export async function serve(argv: string[], env: Record<string, string | undefin
     dataDir,
     // --memory: the signing keys outlive a restart (a running bot's token and its copy of the
     // notification keys stay valid), in the per-user state directory as the local CA's key.
-    ...(dataDir === undefined && o.store === undefined ? { signingKeyDir: defaultMemoryKeyDir() } : {}),
+    // --signing-key-dir: any store without keys yet takes that directory's (docs/decisions.md).
+    ...(o.signingKeyDir !== undefined
+      ? { signingKeyDir: resolve(o.signingKeyDir) }
+      : dataDir === undefined && o.store === undefined
+        ? { signingKeyDir: defaultMemoryKeyDir() }
+        : {}),
     storeUrl: o.store,
     storeShards: o.storeShards,
     keepAliveTimeoutMs: o.keepaliveTimeout,
