@@ -35,8 +35,11 @@ function npmEnv(extra: Record<string, string> = {}): Record<string, string | und
       .join(' ');
   // --prefer-offline: what npm has cached is not asked for again (a fresh clone on a machine
   // that ran `npm ci` has every locked package cached); what it lacks still comes from the registry.
+  // The run's signing keys (test/run-tests.mjs): a server started here makes no RSA keys of its own.
+  const keys = process.env.CALLKEEPER_TEST_KEY_DIR;
   return {
     ...env,
+    ...(keys !== undefined ? { CALLKEEPER_SIGNING_KEY_DIR: keys } : {}),
     npm_config_audit: 'false',
     npm_config_fund: 'false',
     npm_config_update_notifier: 'false',
