@@ -20,7 +20,7 @@ function logCapture(): { stream: Writable; warnings(): { msg: string; callbackUr
 
 test('an unreachable callback is logged at warn the first time, once per bot, and again after it recovered', async () => {
   const log = logCapture();
-  const bot = await new Receiver().start();
+  const bot = await new Receiver().startOnQuietPort();
   const url = bot.url;
   await bot.stop(); // the bot is not running: connections to it are refused
   const s = await startServer({ logger: { level: 'warn', stream: log.stream } });
