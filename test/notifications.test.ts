@@ -196,7 +196,9 @@ describe('notifications to the bot', () => {
   });
 
   test('a receiver down for 10 virtual minutes receives every notification, once and in order, when back', async () => {
-    const port = bot.port;
+    // Down on a port no other file's server can be handed meanwhile (Receiver.startOnQuietPort).
+    await bot.stop();
+    const { port } = await bot.startOnQuietPort();
     await bot.stop();
     const id = await s.createCall(callBody({ callbackUri: `http://127.0.0.1:${port}/api/calls` }));
     await step(1_000);
@@ -355,7 +357,7 @@ describe('notifications survive a crash', () => {
     const { spawnServe } = await import('./cli-process.js');
     const { tempDir } = await import('./helpers.js');
     const dir = tempDir();
-    const bot = await new Receiver().start();
+    const bot = await new Receiver().startOnQuietPort();
     const port = bot.port;
     await bot.stop(); // down: nothing can be delivered before the kill
     try {
