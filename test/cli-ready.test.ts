@@ -5,7 +5,7 @@ import { existsSync, readFileSync, watch } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
-import { CLI, childEnv, runCli } from './cli-process.js';
+import { CLI, childEnv, runCli, SHORT_CHILD_NODE_FLAGS } from './cli-process.js';
 import { callBody, requestToken, tempDir } from './helpers.js';
 
 interface LogLine {
@@ -28,7 +28,7 @@ interface Child {
 }
 
 function start(args: string[], env: Record<string, string | undefined> = {}): Child {
-  const child = spawn(process.execPath, [CLI, 'serve', ...args], {
+  const child = spawn(process.execPath, [...SHORT_CHILD_NODE_FLAGS, CLI, 'serve', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: childEnv({ ...process.env, ...env }),
   });

@@ -292,7 +292,14 @@ test(`keeper fleet: ${CALLS} calls, 3 \`callkeeper keep --redis\` replicas (chil
   const redis: RedisServer = await startRedis();
   cleanups.push(() => redis.stop());
   const callback = await sink();
-  const server: ServeProcess = await spawnServe(['--memory', '--no-https', '--time-scale', String(SCALE), '--log-level', 'error']);
+  const server: ServeProcess = await spawnServe(
+    ['--memory', '--no-https', '--time-scale', String(SCALE), '--log-level', 'error'],
+    undefined,
+    undefined,
+    {
+      longRunning: true,
+    },
+  );
   cleanups.push(() => {
     server.child.kill('SIGKILL');
   });
