@@ -41,6 +41,7 @@ import { registerOperationRoutes } from './operation-routes.js';
 import { registerParticipantRoutes } from './participant-routes.js';
 import { registerPeopleControlRoutes } from './people-control-routes.js';
 import { registerResetRoutes } from './reset-routes.js';
+import { ROUTER_OPTIONS, registerShadowedWrongMethods, wrongMethodError, wrongMethodHook } from './wrong-method.js';
 import './request-context.js';
 import { clientErrorResponder, diagnosticHeader, sendGraphError, setWireHeaders, toGraphError } from './wire.js';
 
@@ -154,8 +155,7 @@ export function buildHttpApp(deps: HttpDeps, opts: HttpOptions): FastifyInstance
     // Request lines carry `requestId`, the same id as the request-id header and the domain events.
     logController: new LogController({ requestIdLogLabel: 'requestId' }),
     bodyLimit: opts.bodyLimit,
-    // Ids of any length reach the handler and get Graph's 404, not a router miss.
-    routerOptions: { maxParamLength: 4096, ignoreTrailingSlash: true },
+    routerOptions: ROUTER_OPTIONS,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     return503OnClosing: false,
@@ -192,6 +192,8 @@ export function buildHttpApp(deps: HttpDeps, opts: HttpOptions): FastifyInstance
     sendGraphError(req, reply, g, clock, diagnostic);
   });
   app.setNotFoundHandler((req, reply) => {
+    const wrongMethod = wrongMethodError(req);
+    if (wrongMethod) return sendGraphError(req, reply, wrongMethod, clock, diagnostic);
     const fullPath = (req.url.split('?')[0] ?? '').replace(/\/+$/, '');
     const { cloud, rest: path } = cloudOfPath(fullPath);
     const [, version, ...rest] = path.split('/');
@@ -231,5 +233,8 @@ export function buildHttpApp(deps: HttpDeps, opts: HttpOptions): FastifyInstance
   registerResetRoutes(app, deps);
   // Last: it fills in only the documented paths no one above serves.
   registerNotImplementedRoutes(app, deps);
+  registerShadowedWrongMethods(app);
+  // Last of the onRequest hooks, where a route's own would run (wrong-method.ts).
+  app.addHook('onRequest', wrongMethodHook(app, guard));
   return app;
 }

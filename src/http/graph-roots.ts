@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { CLOUDS, type Cloud } from '../auth/clouds.js';
+import { wrongMethodRoute } from './wrong-method.js';
 
 /** The Graph versions callkeeper serves; both behave alike for calls. */
 export const GRAPH_VERSIONS = ['v1.0', 'beta'] as const;
@@ -45,9 +46,11 @@ export function graphRouteLabels(url: string): Readonly<Record<string, string>> 
 
 /** The route a request matched as /metrics names it: its pattern, with a Graph root as the client wrote it. */
 export function routeLabel(req: FastifyRequest): string {
-  const url = req.routeOptions.url;
+  // A wrong method is labelled with the path it was answered 405 for, as a route of its own was.
+  const wrong = req.routeOptions.url === undefined ? wrongMethodRoute(req) : undefined;
+  const url = req.routeOptions.url ?? wrong?.url;
   if (url === undefined) return 'unmatched';
-  const labels = (req.routeOptions.config as { graphLabels?: Record<string, string> }).graphLabels;
+  const labels = wrong ? wrong.graphLabels : (req.routeOptions.config as { graphLabels?: Record<string, string> }).graphLabels;
   if (labels === undefined) return url;
   const p = req.params as { cloud?: string; version?: string };
   return labels[`${p.cloud ?? ''}/${p.version}`] ?? url;

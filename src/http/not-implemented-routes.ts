@@ -3,6 +3,7 @@ import type { Cloud } from '../auth/clouds.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import { graphRoots } from './graph-routes.js';
 import { resource } from './resource.js';
+import { isResource } from './wrong-method.js';
 
 type Method = 'GET' | 'POST' | 'DELETE' | 'PUT' | 'PATCH';
 
@@ -114,7 +115,7 @@ export function registerNotImplementedRoutes(app: FastifyInstance, deps: NotImpl
   for (const { root, opts } of graphRoots(deps.verifiers)) {
     for (const path of paths) {
       const url = `${root}${CALLS}${path ? `/${path}` : ''}`;
-      if (app.hasRoute({ method: 'GET', url }) || app.hasRoute({ method: 'POST', url })) continue;
+      if (isResource(app, url)) continue;
       resource(app, url, {}, opts);
     }
   }
