@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -226,6 +226,77 @@ describe('TLS for containers: --tls-san, a name-constrained CA, its key kept apa
       }
     } finally {
       dir.remove();
+    }
+  });
+});
+
+describe('a start serves the files as they are only when they still hold (node:crypto, no @peculiar/x509)', () => {
+  const DAY = 24 * 3600_000;
+  const start = (dir: string, now: number, sans: string[] = []) =>
+    loadOrCreateTls(join(dir, 'tls'), now, { caKeyDir: join(dir, 'keys'), sans });
+
+  test('the same names, in time: the same CA, certificate and key; other names, another key, a damaged file, renewal time: a new certificate', async () => {
+    const dir = tempDir('callkeeper-tls-reuse-');
+    try {
+      const now = wallTime();
+      const first = await start(dir.path, now, ['api.test']);
+      const again = await start(dir.path, now + DAY, ['API.test']);
+      assert.deepEqual(again.created, { ca: false, cert: false });
+      assert.equal(again.cert, first.cert);
+      assert.equal(again.key, first.key);
+      assert.equal(again.caCert, first.caCert);
+      assert.deepEqual(again.names, first.names);
+
+      // Fewer names: the certificate must not carry one no longer asked for.
+      const fewer = await start(dir.path, now, []);
+      assert.deepEqual(fewer.created, { ca: false, cert: true });
+      assert.doesNotMatch(
+        new x509.X509Certificate(fewer.cert)
+          .getExtension(x509.SubjectAlternativeNameExtension)
+          ?.names.toJSON()
+          .map((n) => n.value)
+          .join() ?? '',
+        /api\.test/,
+      );
+
+      // A key that is not the certificate's (a crash between the two writes).
+      const other = await start(tempDir('callkeeper-tls-other-').path, now);
+      writeFileSync(join(dir.path, 'tls', 'server.key'), other.key);
+      const rekeyed = await start(dir.path, now);
+      assert.equal(rekeyed.created.cert, true);
+      assert.notEqual(rekeyed.cert, fewer.cert);
+
+      // A damaged certificate file is replaced, not served and not fatal.
+      writeFileSync(join(dir.path, 'tls', 'server.crt'), 'not a certificate');
+      const repaired = await start(dir.path, now);
+      assert.equal(repaired.created.cert, true);
+      new x509.X509Certificate(repaired.cert);
+
+      // 30 days before the certificate's end (397 days), it is renewed by the same CA.
+      const late = await start(dir.path, now + 370 * DAY);
+      assert.deepEqual(late.created, { ca: false, cert: true });
+      assert.equal(late.caCert, first.caCert);
+    } finally {
+      dir.remove();
+    }
+  });
+
+  test('a certificate the CA did not issue is not served, even for the same names', async () => {
+    const dir = tempDir('callkeeper-tls-issuer-');
+    const elsewhere = tempDir('callkeeper-tls-elsewhere-');
+    try {
+      const now = wallTime();
+      const mine = await start(dir.path, now);
+      const theirs = await start(elsewhere.path, now);
+      writeFileSync(join(dir.path, 'tls', 'server.crt'), theirs.cert);
+      writeFileSync(join(dir.path, 'tls', 'server.key'), theirs.key);
+      const next = await start(dir.path, now);
+      assert.deepEqual(next.created, { ca: false, cert: true });
+      assert.notEqual(next.cert, theirs.cert);
+      assert.equal(next.caCert, mine.caCert);
+    } finally {
+      dir.remove();
+      elsewhere.remove();
     }
   });
 });

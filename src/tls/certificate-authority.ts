@@ -1,6 +1,6 @@
 // @peculiar/x509 resolves its services through tsyringe, which needs the Reflect metadata API.
 import 'reflect-metadata';
-import { createPrivateKey, createPublicKey, webcrypto } from 'node:crypto';
+import { createPrivateKey, createPublicKey, webcrypto, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
@@ -173,10 +173,15 @@ export async function loadOrCreateLocked(dir: string, keyDir: string, now: numbe
   }
   const caText = caPem as string;
   if (!created.ca && existsSync(paths.cert) && existsSync(paths.key)) {
-    const current = new x509.X509Certificate(readFileSync(paths.cert, 'utf8'));
-    const sameNames = certificateNames(current).join(' ') === [...names].sort().join(' ');
+    const current = readCertificate(paths.cert);
     const key = readFileSync(paths.key, 'utf8');
-    if (sameNames && current.notAfter.getTime() - now > RENEW_BEFORE && current.issuer === ca.subject && matches(current, key)) {
+    if (
+      current &&
+      certificateNames(current).join(' ') === [...names].sort().join(' ') &&
+      current.notAfter.getTime() - now > RENEW_BEFORE &&
+      issuedBy(current, caText) &&
+      matches(current, key)
+    ) {
       return { caCert: caText, caPath: paths.caCert, cert: current.toString('pem'), key, caKeyPath, names, created };
     }
   }
@@ -185,6 +190,26 @@ export async function loadOrCreateLocked(dir: string, keyDir: string, now: numbe
   writeAtomically(paths.cert, server.cert, 0o644);
   created.cert = true;
   return { caCert: caText, caPath: paths.caCert, ...server, caKeyPath, names, created };
+}
+
+/** The certificate in `path`, or undefined when the file is not one (it is then replaced). */
+function readCertificate(path: string): x509.X509Certificate | undefined {
+  try {
+    return new x509.X509Certificate(readFileSync(path, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the CA signed `cert`: its issuer name alone would take another CA of the same name. */
+function issuedBy(cert: x509.X509Certificate, caPem: string): boolean {
+  try {
+    const ca = new X509Certificate(caPem);
+    const own = new X509Certificate(cert.toString('pem'));
+    return own.checkIssued(ca) && own.verify(ca.publicKey);
+  } catch {
+    return false;
+  }
 }
 
 /** Reads a CA key back (tests forge certificates with it to check the constraints hold). */
