@@ -236,15 +236,20 @@ spec(
     // One interval and a little more: every call is sent at least once by its new holder.
     await run([a, c, d], 20 * MINUTE);
 
-    // No call went 15 minutes plus a tick without a keepAlive, and none got two within one interval.
+    // No call went 15 minutes plus a step without a keepAlive, and none got two within one interval.
     sends = sendsByCall([...reps, d]);
     for (const id of ids) {
-      const times = (sends.get(id) ?? []).map((x) => x[0]);
+      const list = sends.get(id) ?? [];
       // The first keepAlive after track() may come early (when the call's slot is later than one
       // interval after it was tracked); from then on, one per interval, whoever holds the call.
-      for (let i = 2; i < times.length; i++) {
-        const gap = (times[i] as number) - (times[i - 1] as number);
-        assert.ok(gap >= INTERVAL - 1000 && gap <= INTERVAL + 1000, `${id}: gap ${gap} ms: ${JSON.stringify(sends.get(id))}`);
+      for (let i = 2; i < list.length; i++) {
+        const [at, by] = list[i] as [number, string];
+        const [prevAt, prevBy] = list[i - 1] as [number, string];
+        // A handover is pub/sub, in real time: when the new holder hears of it after this step
+        // has settled (a loaded machine), its send is due in the past and goes at the next step.
+        const late = by === prevBy ? 1000 : 5000 + 1000;
+        const gap = at - prevAt;
+        assert.ok(gap >= INTERVAL - 1000 && gap <= INTERVAL + late, `${id}: gap ${gap} ms: ${JSON.stringify(list)}`);
       }
       assert.equal((await rig.ck.store.get(id))?.state, 'established');
     }

@@ -44,29 +44,60 @@ async function cli(port: number, ...args: string[]): Promise<string> {
   return stdout.trim();
 }
 
-async function waitForPing(port: number, child: ChildProcess): Promise<void> {
+async function waitUntilOursAnswers(port: number, child: ChildProcess): Promise<void> {
   const until = Date.now() + 10_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`redis-server on port ${port} exited with ${child.exitCode}`);
-    try {
-      if ((await cli(port, 'PING')) === 'PONG') return;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > until) throw new Error(`redis-server on port ${port} did not answer PING within 10 s`);
+    // INFO, not PING: a server already on this port (another test's) would answer PING too.
+    const info = await cli(port, 'INFO', 'server').catch(() => ''); // not up yet
+    const pid = /process_id:(\d+)/.exec(info)?.[1];
+    if (pid === String(child.pid)) return;
+    if (pid !== undefined || info.startsWith('NOAUTH')) throw new Error(`port ${port} is another redis-server's`);
+    if (Date.now() > until) throw new Error(`redis-server on port ${port} did not answer within 10 s`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
 
-async function startOne(dir: string, extra: string[]): Promise<{ port: number; child: ChildProcess }> {
-  const port = await freePort();
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--protected-mode', 'yes', ...extra],
-    { stdio: 'ignore' },
-  );
-  await waitForPing(port, child);
-  return { port, child };
+/**
+ * Ports for redis-servers come from below the OS's ephemeral range (32768-60999 here): a port
+ * the OS handed out once (freePort) can be handed out again to any outgoing connection before
+ * redis-server binds it, and then the server exits with 1. A cluster node also binds port+10000
+ * for its bus, so cluster ports stay low enough for the bus to stay below the range too.
+ */
+const QUIET_PORTS = { first: 20_000, plain: 12_000, cluster: 2_700 } as const;
+
+async function startOne(dir: string, extra: string[], cluster = false): Promise<{ port: number; child: ChildProcess }> {
+  for (let tries = 1; ; tries++) {
+    const port = QUIET_PORTS.first + Math.floor(Math.random() * (cluster ? QUIET_PORTS.cluster : QUIET_PORTS.plain));
+    const child = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        dir,
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--protected-mode',
+        'yes',
+        ...extra,
+      ],
+      { stdio: 'ignore' },
+    );
+    try {
+      await waitUntilOursAnswers(port, child);
+      return { port, child };
+    } catch (err) {
+      // Taken by another test's server or receiver (redis-server exits, or another server
+      // answers PING): try another port.
+      await killAndWait(child);
+      if (tries >= 20) throw err;
+    }
+  }
 }
 
 function killAndWait(child: ChildProcess): Promise<void> {
@@ -100,14 +131,11 @@ export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
       const nodeDir = join(dir, String(i));
       await exec('mkdir', ['-p', nodeDir]);
       nodes.push(
-        await startOne(nodeDir, [
-          '--cluster-enabled',
-          'yes',
-          '--cluster-config-file',
-          join(nodeDir, 'nodes.conf'),
-          '--cluster-node-timeout',
-          '5000',
-        ]),
+        await startOne(
+          nodeDir,
+          ['--cluster-enabled', 'yes', '--cluster-config-file', join(nodeDir, 'nodes.conf'), '--cluster-node-timeout', '5000'],
+          true,
+        ),
       );
     }
     const ports = nodes.map((n) => n.port);
