@@ -51,6 +51,11 @@ describe('wrong methods: 405 from the wrong-method table, as from a route of the
     const onCount = await errorOf(await s.graph('/v1.0/communications/calls/$count', { method: 'POST', token }));
     assert.equal(onCount.status, 405);
     assert.notEqual(onCount.allow, 'GET, DELETE, HEAD');
+    // Its one documented method, GET, is not implemented (501): Allow is empty, and the message
+    // says none rather than "allowed: .".
+    assert.equal(onCount.allow, '');
+    assert.match(onCount.message, /'POST' is not allowed on this resource; allowed: none\.$/);
+    assert.equal((await s.graph('/v1.0/communications/calls/$count', { token })).status, 501);
   });
 
   test('under /_callkeeper the control guard answers first, as on the path: 401 without the token, 405 with it', async () => {

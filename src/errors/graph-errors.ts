@@ -148,9 +148,9 @@ export const graphErrors = {
   methodNotAllowed: define(
     405,
     'MethodNotAllowed',
-    "The HTTP method '{method}' is not allowed on this resource; allowed: {allow}.",
-    'A known path with a method it does not support (the Allow header lists those it does).',
-    (p) => ({ allow: p.allow ?? '' }),
+    "The HTTP method '{method}' is not allowed on this resource; allowed: {allowed}.",
+    'A known path with a method it does not support (the Allow header lists those it does; `none`: an empty Allow).',
+    (p) => ({ allow: p.allowed === 'none' ? '' : (p.allowed ?? '') }),
   ),
   notFound: define(
     404,

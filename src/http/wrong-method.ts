@@ -202,7 +202,7 @@ export function registerShadowedWrongMethods(app: FastifyInstance): void {
       url: path.url,
       config,
       handler: async (req) => {
-        throw graphErrors.methodNotAllowed({ method: req.method, allow });
+        throw methodNotAllowed(req.method, allow);
       },
     });
   }
@@ -239,5 +239,13 @@ export function wrongMethodHook(app: FastifyInstance, guard: onRequestAsyncHookH
 /** From the not-found handler: the 405 of a request wrongMethodHook matched, or undefined. */
 export function wrongMethodError(req: FastifyRequest): GraphError | undefined {
   const entry = matched.get(req);
-  return entry ? graphErrors.methodNotAllowed({ method: req.method, allow: entry.allow }) : undefined;
+  return entry ? methodNotAllowed(req.method, entry.allow) : undefined;
+}
+
+/**
+ * A path whose every method is documented but not implemented (GET /calls/$count answers 501)
+ * has an empty Allow (RFC 9110: none supported); the message says so instead of "allowed: .".
+ */
+function methodNotAllowed(method: string, allow: string): GraphError {
+  return graphErrors.methodNotAllowed({ method, allowed: allow || 'none' });
 }
