@@ -156,8 +156,11 @@ test('SQLite on disk: the WAL stays bounded under writes that never pause', asyn
       await store.keepAlive(`c${(i * 7919) % 1000}`, owner, 1, 1e12 + i);
       if (i % 1000 === 0) largest = Math.max(largest, statSync(join(dir.path, 'callkeeper.db-wal')).size);
     }
-    // 60,000 keepAlives write far more than the 32 MB WAL limit in frames; the file never holds much more.
-    assert.ok(largest < 96 * 1024 * 1024, `the WAL peaked at ${(largest / 1e6).toFixed(0)} MB`);
+    // 60,000 keepAlives are 60,000 commits of at least one 4 KB frame each: 247 MB of WAL if it
+    // never restarted. It restarts each time it passes the 32 MB limit, once the checkpoint
+    // worker has caught up; on a loaded machine (npm test, CI) that worker waits for a core and
+    // the WAL overshoots (117 MB seen beside three test files), so the bound is half of 247 MB.
+    assert.ok(largest < 124 * 1024 * 1024, `the WAL peaked at ${(largest / 1e6).toFixed(0)} MB`);
     await store.close();
   } finally {
     dir.remove();
