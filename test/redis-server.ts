@@ -93,7 +93,7 @@ async function startOne(dir: string, extra: string[], cluster = false): Promise<
       return { port, child };
     } catch (err) {
       // Taken by another test's server or receiver (redis-server exits, or another server
-      // answers PING): try another port.
+      // answers INFO): try another port.
       await killAndWait(child);
       if (tries >= 20) throw err;
     }
